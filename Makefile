@@ -1,0 +1,43 @@
+# seqops: `make run` trains and ships every task; `make test` runs the suite. Both build .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_VERSION := 2.13.0
+# Elsewhere, point pip at PyTorch's CPU wheels, e.g. TORCH_INDEX="--index-url <cpu wheel index>";
+# here the CPU wheel lies on disk and pip finds it through its configured find-links.
+TORCH_INDEX ?=
+DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
+export SEQOPS_DATA_DIR ?= $(DATA_DIR)
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: venv run test lint ui prefect-ui clean
+
+venv: $(STAMP)
+
+# Torch first, pinned to the CPU build, so no resolver ever pulls a CUDA build; then the project.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) $(TORCH_INDEX)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default)
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+prefect-ui: $(STAMP)
+	PREFECT_HOME=$(CURDIR)/.seqops/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+clean:
+	rm -rf .seqops mlflow.db outputs

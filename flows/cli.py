@@ -1,0 +1,172 @@
+"""The ``seqops`` command line: pipeline, train, predict, models.
+
+Heavy modules are imported inside each command, so ``seqops predict`` loads onnxruntime and
+never torch, Lightning or Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Train, ship and serve recurrent sequence models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task name; repeat for several.")]
+CellOption = Annotated[
+    list[str] | None, typer.Option("--cell", "-c", help="rnn, lstm or gru; repeat for several.")
+]
+ProfileOption = Annotated[str, typer.Option(help="Built-in profile (default, smoke) or a YAML path.")]
+DataDirOption = Annotated[
+    str | None, typer.Option(help="Local data folder (default: SEQOPS_DATA_DIR or ../shared/data).")
+]
+WorkDirOption = Annotated[str, typer.Option(help="Folder for caches, checkpoints and bundles.")]
+
+
+def embedded_defaults(work_dir: str) -> None:
+    """Ephemeral Prefect with a project-local home, unless PREFECT_API_URL or PREFECT_HOME say otherwise."""
+    os.environ.setdefault("PREFECT_HOME", str(Path(work_dir, "prefect").resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # The temporary API server needs more than the 20 s default on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def print_summary(results: list[dict[str, Any]]) -> None:
+    """Print one table per task: metrics per cell and the promotion decision."""
+    for result in results:
+        rows = result["cells"]
+        columns = [k for k in rows[0] if k not in {"run_id"}] if rows else []
+        table = Table(title=f"{result['task']}: {result['promotion']['reason']}")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        console.print(table)
+
+
+def _run(
+    tasks: list[str] | None,
+    cells: list[str] | None,
+    profile: str,
+    data_dir: str | None,
+    work_dir: str,
+    register: bool,
+) -> None:
+    embedded_defaults(work_dir)
+    from flows.config import ConfigError
+    from flows.pipeline import pipeline
+
+    try:
+        results = pipeline(
+            tasks=tasks, cells=cells, profile=profile, data_dir=data_dir, work_dir=work_dir, register=register
+        )
+    except ConfigError as error:
+        console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    print_summary(results)
+
+
+@app.command("pipeline")
+def pipeline_command(
+    task: TaskOption = None,
+    cell: CellOption = None,
+    profile: ProfileOption = "default",
+    data_dir: DataDirOption = None,
+    work_dir: WorkDirOption = ".seqops",
+) -> None:
+    """Train every cell for each task, ship the ONNX models, register them and promote a champion."""
+    _run(task, cell, profile, data_dir, work_dir, register=True)
+
+
+@app.command("train")
+def train_command(
+    task: TaskOption = None,
+    cell: CellOption = None,
+    profile: ProfileOption = "default",
+    data_dir: DataDirOption = None,
+    work_dir: WorkDirOption = ".seqops",
+) -> None:
+    """Train, export and evaluate (tracked in MLflow) without registering or promoting."""
+    _run(task, cell, profile, data_dir, work_dir, register=False)
+
+
+@app.command("predict")
+def predict_command(
+    model: Annotated[
+        str, typer.Option(help="Bundle folder or MLflow URI, e.g. models:/seqops-sentiment@champion.")
+    ],
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL, CSV or Parquet file of rows.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL or Parquet file for predictions.")],
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Rows read, predicted and written at a time.")
+    ] = 10_000,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl."""
+    from serving.batch import run_batch
+    from serving.predictor import resolve_bundle
+
+    if not input.is_file():
+        console.print(f"[red]input file not found:[/red] {input}")
+        raise typer.Exit(2)
+    try:
+        summary = run_batch(
+            resolve_bundle(model), input, output, chunk_size, threads, progress and sys.stderr.isatty()
+        )
+    except (FileNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(summary.line())
+
+
+@app.command("models")
+def models_command(
+    task: Annotated[str | None, typer.Option(help="Only this task's registered model.")] = None,
+) -> None:
+    """List registered seqops model versions, their aliases and test metrics."""
+    from mlflow.tracking import MlflowClient
+
+    from flows.tracking import configure_tracking
+
+    configure_tracking()
+    client = MlflowClient()
+    table = Table("model", "version", "aliases", "cell", "metrics", "created")
+    names = (
+        [f"seqops-{task}"]
+        if task
+        else [m.name for m in client.search_registered_models("name LIKE 'seqops-%'")]
+    )
+    for name in names:
+        for version in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+            metrics = ", ".join(
+                f"{k[5:]}={float(v):.3f}" for k, v in sorted(version.tags.items()) if k.startswith("test_")
+            )
+            table.add_row(
+                name,
+                version.version,
+                ",".join(version.aliases),
+                version.tags.get("cell", ""),
+                metrics,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000)),
+            )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

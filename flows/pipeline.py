@@ -1,0 +1,310 @@
+"""The seqops pipeline as a Prefect flow.
+
+prepare (cached) -> for each cell: train -> export ONNX + parity check -> evaluate the test split
+through onnxruntime -> log to MLflow -> register; then promote the best version to ``champion``
+only if it beats the current champion on the task's promotion metric.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.data.huggingface_dataset
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.config import ConfigError, Profile, TaskSettings, data_config, default_data_dir, load_profile
+from flows.tracking import (
+    EpochMetricsToMlflow,
+    champion_score,
+    configure_tracking,
+    confusion_matrix_figure,
+    git_commit,
+    promote,
+    register_version,
+    use_experiment,
+    with_retries,
+)
+from models.export import ParityError, export_checked
+from models.train import FitResult, train
+from serving.predictor import Predictor, save_bundle
+from serving.pyfunc import BUNDLE_ARTIFACT, PIP_REQUIREMENTS, OnnxSequenceModel
+from tasks import DataConfig, PreparedData, Task, get_task
+from tasks.classification_metrics import confusion_matrix
+
+
+@task(name="prepare-data", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def prepare_data(task_name: str, config: DataConfig) -> PreparedData:
+    """Load, split and encode a task's data (instant when the on-disk cache is fresh)."""
+    prepared = get_task(task_name).prepare(config)
+    get_run_logger().info(
+        "%s: %s from %s (fingerprint %s)", task_name, prepared.stats, prepared.source, prepared.fingerprint
+    )
+    return prepared
+
+
+@task(name="train-cell", cache_policy=NO_CACHE)
+def train_cell(prepared: PreparedData, settings: TaskSettings, cell: str, checkpoint_dir: Path) -> FitResult:
+    """Train one recurrent cell, logging per-epoch curves to the active MLflow run."""
+    model_config = settings.model.model_copy(update={"cell": cell})
+    fit = train(prepared, model_config, settings.train, checkpoint_dir, callbacks=[EpochMetricsToMlflow()])
+    get_run_logger().info(
+        "%s: best %s %.4f after %d epochs in %.1fs",
+        cell,
+        fit.monitor,
+        fit.best_score,
+        fit.epochs,
+        fit.seconds,
+    )
+    return fit
+
+
+@task(name="export-onnx", cache_policy=NO_CACHE)
+def export_bundle(
+    task_name: str,
+    prepared: PreparedData,
+    fit: FitResult,
+    bundle_dir: Path,
+    tolerance: float,
+    metadata: dict[str, Any],
+) -> tuple[Path, float]:
+    """Export to ONNX, check parity on unseen shapes, and write the servable bundle."""
+    onnx_path = bundle_dir.with_suffix(".onnx")
+    error = export_checked(fit.network, onnx_path, prepared.codec.network_shape()["vocab_size"], tolerance)
+    save_bundle(bundle_dir, task_name, prepared.codec, onnx_path, {**metadata, "parity_error": error})
+    onnx_path.unlink()
+    return bundle_dir, error
+
+
+@task(name="evaluate-onnx", cache_policy=NO_CACHE)
+def evaluate(
+    task_name: str, bundle_dir: Path, split: Any
+) -> tuple[dict[str, float], list[dict[str, Any]], list]:
+    """Score the test split by running the exported bundle exactly as the batch job will."""
+    task_ = get_task(task_name)
+    rows, references = task_.references(split)
+    predictions = Predictor(bundle_dir).predict_rows(rows)
+    return task_.metrics(predictions, references), predictions, references
+
+
+def log_lineage(prepared: PreparedData) -> None:
+    """Log each split as an MLflow dataset input of the active run."""
+    for split, context in (("train", "training"), ("validation", "validation"), ("test", "testing")):
+        dataset = mlflow.data.huggingface_dataset.from_huggingface(
+            prepared.splits[split],
+            path=prepared.source,
+            name=f"{split}",
+            digest=prepared.fingerprint,
+        )
+        with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
+
+
+def log_plots(
+    task_: Task, prepared: PreparedData, predictions: list[dict[str, Any]], references: list, title: str
+) -> None:
+    """Log the task kind's diagnostic plots (a confusion matrix for classification)."""
+    if task_.kind != "classification":
+        return
+    labels = prepared.codec.labels
+    predicted = np.array([p["label_id"] for p in predictions])
+    figure = confusion_matrix_figure(
+        confusion_matrix(predicted, np.array(references), len(labels)), labels, title
+    )
+    with_retries(lambda: mlflow.log_figure(figure, "confusion_matrix.png"), "log confusion matrix")
+
+
+def ship_cell(
+    task_: Task,
+    prepared: PreparedData,
+    settings: TaskSettings,
+    profile: Profile,
+    cell: str,
+    work_dir: Path,
+    register: bool,
+) -> dict[str, Any]:
+    """Train, export, evaluate, log and register one cell inside the active (child) MLflow run."""
+    run_id = mlflow.active_run().info.run_id
+    params = {
+        "task": task_.name,
+        "cell": cell,
+        "profile": profile.name,
+        **{f"model.{k}": v for k, v in settings.model.model_copy(update={"cell": cell})},
+        **{f"train.{k}": v for k, v in settings.train},
+    }
+    with_retries(lambda: mlflow.log_params(params), "log params")
+    fit = train_cell(prepared, settings, cell, work_dir / "checkpoints" / task_.name / run_id)
+    row: dict[str, Any] = {
+        "cell": cell,
+        "epochs": fit.epochs,
+        "train_seconds": round(fit.seconds, 1),
+        "parameters": sum(p.numel() for p in fit.network.parameters()),
+        "run_id": run_id,
+    }
+    bundle_dir = work_dir / "bundles" / task_.name / run_id / BUNDLE_ARTIFACT
+    try:
+        bundle_dir, parity = export_bundle(
+            task_.name,
+            prepared,
+            fit,
+            bundle_dir,
+            profile.parity_tolerance,
+            {"cell": cell, "run_id": run_id, "fingerprint": prepared.fingerprint},
+        )
+    except ParityError as error:
+        mlflow.set_tag("parity", "failed")
+        return {**row, "status": f"not registered: {error}"}
+    metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
+    size = (bundle_dir / "model.onnx").stat().st_size
+    row.update({f"test_{k}": round(v, 4) for k, v in metrics.items()})
+    row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
+    with_retries(
+        lambda: mlflow.log_metrics(
+            {
+                **{f"test_{k}": v for k, v in metrics.items()},
+                "parity_error": parity,
+                "train_seconds": fit.seconds,
+                "onnx_bytes": size,
+                "best_" + fit.monitor: fit.best_score,
+            }
+        ),
+        "log test metrics",
+    )
+    log_plots(task_, prepared, predictions, references, f"{task_.name} {cell}: test")
+    model_info = with_retries(
+        lambda: mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OnnxSequenceModel(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            pip_requirements=PIP_REQUIREMENTS,
+        ),
+        "log pyfunc model",
+    )
+    if register:
+        tags = {
+            "task": task_.name,
+            "cell": cell,
+            "parity_error": parity,
+            "data_fingerprint": prepared.fingerprint,
+            "git_commit": git_commit(),
+            "run_id": run_id,
+            **{f"test_{k}": v for k, v in metrics.items()},
+        }
+        row["version"] = register_version(model_info.model_uri, f"seqops-{task_.name}", tags)
+    return {**row, "status": "registered" if register else "logged"}
+
+
+@task(name="promote-champion", cache_policy=NO_CACHE)
+def promote_best(task_: Task, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Move ``champion`` to the best new version only if it beats the current champion."""
+    metric, model_name = task_.promotion_metric, f"seqops-{task_.name}"
+    candidates = [r for r in rows if "version" in r]
+    if not candidates:
+        return {"promoted": False, "reason": "no registered candidate"}
+    sign = 1 if task_.promotion_direction == "max" else -1
+    best = max(candidates, key=lambda r: sign * r[f"test_{metric}"])
+    incumbent_version, incumbent = champion_score(model_name, metric)
+    decision = {
+        "metric": metric,
+        "candidate_version": best["version"],
+        "candidate": best[f"test_{metric}"],
+        "champion_version": incumbent_version,
+        "champion": incumbent,
+    }
+    if task_.is_better(best[f"test_{metric}"], incumbent):
+        promote(model_name, best["version"])
+        reason = (
+            "no champion yet" if incumbent is None else f"{metric} {best[f'test_{metric}']} beats {incumbent}"
+        )
+        return {**decision, "promoted": True, "reason": reason}
+    return {
+        **decision,
+        "promoted": False,
+        "reason": f"{metric} {best[f'test_{metric}']} does not beat {incumbent}",
+    }
+
+
+def run_task(
+    task_name: str, profile: Profile, config: DataConfig, work_dir: Path, register: bool
+) -> dict[str, Any]:
+    """Prepare a task's data, ship every cell in child runs of one parent run, then promote."""
+    task_ = get_task(task_name)
+    settings = profile.tasks[task_name]
+    prepared = prepare_data(task_name, config)
+    use_experiment(f"seqops-{task_name}", work_dir)
+    with mlflow.start_run(run_name=f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
+        with_retries(
+            lambda: mlflow.log_params({f"data.{k}": v for k, v in config.model_dump().items()}), "params"
+        )
+        with_retries(
+            lambda: mlflow.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()}), "data stats"
+        )
+        mlflow.set_tags(
+            {
+                "data_source": prepared.source,
+                "data_fingerprint": prepared.fingerprint,
+                "git_commit": git_commit(),
+                "profile": profile.name,
+            }
+        )
+        log_lineage(prepared)
+        rows = []
+        for cell in profile.cells:
+            with mlflow.start_run(run_name=f"{task_name}-{cell}", nested=True):
+                log_lineage(prepared)
+                rows.append(ship_cell(task_, prepared, settings, profile, cell, work_dir, register))
+        decision = (
+            promote_best(task_, rows) if register else {"promoted": False, "reason": "registration off"}
+        )
+        mlflow.log_dict(decision, "promotion.json")
+        mlflow.set_tag("promotion", decision["reason"])
+    create_table_artifact(
+        table=rows,
+        key=f"seqops-{task_name.replace('_', '-')}-cells",
+        description=f"{task_name}: cells compared on the test split (onnxruntime)",
+    )
+    create_markdown_artifact(
+        key=f"seqops-{task_name.replace('_', '-')}-promotion",
+        markdown=f"**{task_name}** promotion: {decision['reason']}\n\n```\n{decision}\n```",
+    )
+    return {"task": task_name, "parent_run_id": parent.info.run_id, "cells": rows, "promotion": decision}
+
+
+@flow(name="seqops-pipeline")
+def pipeline(
+    tasks: list[str] | None = None,
+    cells: list[str] | None = None,
+    profile: str = "default",
+    data_dir: str | None = None,
+    work_dir: str = ".seqops",
+    register: bool = True,
+) -> list[dict[str, Any]]:
+    """Train, ship and (optionally) promote models for each task.
+
+    Args:
+        tasks: Task names (default: every task in the profile).
+        cells: Recurrent cells to train (default: the profile's).
+        profile: Built-in profile name or a YAML path.
+        data_dir: Folder with local data copies (default: ``SEQOPS_DATA_DIR`` or ``../shared/data``).
+        work_dir: Folder for caches, checkpoints and bundles.
+        register: Register versions and run the champion gate.
+
+    Returns:
+        One summary per task: per-cell metrics and the promotion decision.
+    """
+    settings = load_profile(profile)
+    if cells:
+        settings = Profile(**{**settings.model_dump(), "cells": cells})
+    root = Path(work_dir)
+    folder = Path(data_dir) if data_dir else default_data_dir()
+    names = tasks or list(settings.tasks)
+    # Validate every task's settings before any work starts.
+    configs = {name: data_config(settings, name, folder, root) for name in names}
+    if not names:
+        raise ConfigError("no tasks to run")
+    configure_tracking()
+    return [run_task(name, settings, configs[name], root, register) for name in names]

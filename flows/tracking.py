@@ -1,0 +1,151 @@
+"""MLflow tracking and registry: embedded defaults, retries, curves, plots, registration, promotion."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: plots are files for MLflow, never windows
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pytorch_lightning as pl
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+T = TypeVar("T")
+# Errors a retry cannot fix; anything else (connection refused, 5xx, locked database) is retried.
+PERMANENT_ERRORS = {
+    "RESOURCE_DOES_NOT_EXIST",
+    "RESOURCE_ALREADY_EXISTS",
+    "INVALID_PARAMETER_VALUE",
+    "BAD_REQUEST",
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+}
+log = logging.getLogger("seqops.tracking")
+
+
+def configure_tracking() -> str:
+    """Point MLflow at ``MLFLOW_TRACKING_URI``, or at a SQLite file in the working directory.
+
+    Returns:
+        The tracking URI in use.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def with_retries(call: Callable[[], T], what: str, attempts: int = 4, backoff: float = 2.0) -> T:
+    """Run an MLflow call, retrying transient failures with exponential backoff.
+
+    Raises:
+        RuntimeError: Naming ``what`` after the last attempt fails.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (MlflowException, OSError) as error:
+            if isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS:
+                raise
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"MLflow call failed after {attempts} attempts ({what}): {error}"
+                ) from error
+            log.warning("MLflow call failed (%s), retry %d/%d: %s", what, attempt, attempts - 1, error)
+            time.sleep(backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def use_experiment(name: str, work_dir: Path) -> str:
+    """Create (if needed) and activate an experiment; local stores keep artifacts under ``work_dir``."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        local = mlflow.get_tracking_uri().startswith(("sqlite:", "file:"))
+        location = (work_dir / "mlartifacts" / name).resolve().as_uri() if local else None
+        mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name).experiment_id
+
+
+class EpochMetricsToMlflow(pl.Callback):
+    """Logs every epoch's training and validation metrics to the active MLflow run (learning curves)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Log ``trainer.callback_metrics`` with the epoch as step."""
+        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        with_retries(lambda: mlflow.log_metrics(metrics, step=trainer.current_epoch), "log epoch metrics")
+
+
+def confusion_matrix_figure(matrix: np.ndarray, labels: list[str], title: str) -> plt.Figure:
+    """A labelled confusion-matrix heat map with counts in the cells."""
+    figure, axes = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 2))
+    axes.imshow(matrix, cmap="Blues")
+    axes.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    figure.tight_layout()
+    return figure
+
+
+def git_commit() -> str:
+    """The current git commit of the working directory, or ``unknown`` outside a repository."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> str:
+    """Register a logged model and tag the new version.
+
+    Returns:
+        The new version number.
+    """
+    version = with_retries(lambda: mlflow.register_model(model_uri, model_name), "register model")
+    client = MlflowClient()
+    for key, value in tags.items():
+        with_retries(
+            lambda k=key, v=value: client.set_model_version_tag(model_name, version.version, k, str(v)),
+            f"tag version {key}",
+        )
+    return version.version
+
+
+def champion_score(model_name: str, metric: str) -> tuple[str | None, float | None]:
+    """The current champion's version and its test score on ``metric`` (``None`` if there is none)."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None, None
+    score = version.tags.get(f"test_{metric}")
+    return version.version, float(score) if score is not None else None
+
+
+def promote(model_name: str, version: str) -> None:
+    """Point the ``champion`` alias at ``version``."""
+    client = MlflowClient()
+    with_retries(
+        lambda: client.set_registered_model_alias(model_name, CHAMPION, version), "set champion alias"
+    )

@@ -1,0 +1,79 @@
+"""LightningModule for sequence classification: cross-entropy, macro metrics per epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from models.config import TrainConfig
+from models.optim import build_optimization
+
+
+def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """Accuracy plus macro precision, recall and F1, named like the task's test metrics."""
+    return MetricCollection(
+        {
+            "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "macro_f1": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class ClassifierModule(pl.LightningModule):
+    """Trains a ``SequenceClassifier`` with backpropagation through time.
+
+    Gradient-norm clipping is applied by the Trainer (``gradient_clip_val``), the optimiser and
+    schedule come from ``TrainConfig``, and ``val_macro_f1`` drives early stopping and checkpoints.
+    """
+
+    monitor = "val_macro_f1"
+    monitor_mode = "max"
+
+    def __init__(self, network: nn.Module, num_classes: int, config: TrainConfig):
+        super().__init__()
+        self.network = network
+        self.config = config
+        self.loss = nn.CrossEntropyLoss()
+        self.train_metrics = classification_metrics(num_classes, "train_")
+        self.val_metrics = classification_metrics(num_classes, "val_")
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits for a padded batch."""
+        return self.network(input_ids, lengths)
+
+    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["lengths"])
+        loss = self.loss(logits, batch["targets"])
+        metrics(logits, batch["targets"])
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(logits))
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        """One optimisation step on a batch."""
+        return self._step(batch, self.train_metrics, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        """Accumulate validation loss and metrics."""
+        self._step(batch, self.val_metrics, "val")
+
+    def on_train_epoch_start(self) -> None:
+        """Log the learning rate the epoch trains with."""
+        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Optimiser and schedule from the training config."""
+        return build_optimization(self.parameters(), self.config, self.monitor, self.monitor_mode)

@@ -1,0 +1,65 @@
+"""Typed settings for the network and its training; bad values fail naming the field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Cell = Literal["rnn", "lstm", "gru"]
+
+
+class ModelConfig(BaseModel):
+    """Shape of the recurrent network.
+
+    Attributes:
+        cell: ``rnn`` (Elman, tanh), ``lstm`` or ``gru``.
+        embedding_dim: Size of token embeddings (token input) or of the input projection (real-valued input).
+        hidden_size: Recurrent state size per direction.
+        num_layers: Stacked recurrent layers.
+        bidirectional: Also read each sequence backwards (within its own length).
+        dropout: Dropout on embeddings, between layers and before the head.
+        pooling: How per-step outputs become one vector: ``last`` valid step, masked ``mean`` or ``max``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    cell: Cell = "lstm"
+    embedding_dim: int = Field(128, ge=1)
+    hidden_size: int = Field(128, ge=1)
+    num_layers: int = Field(1, ge=1, le=8)
+    bidirectional: bool = False
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    pooling: Literal["last", "mean", "max"] = "last"
+
+
+class TrainConfig(BaseModel):
+    """Optimisation settings.
+
+    Attributes:
+        optimizer: ``adam``, ``rmsprop`` or ``sgd`` (with momentum 0.9).
+        learning_rate: Initial learning rate.
+        weight_decay: L2 penalty.
+        batch_size: Sequences per step.
+        max_epochs: Upper bound on epochs; early stopping usually ends sooner.
+        patience: Epochs without validation improvement before stopping.
+        gradient_clip_norm: Clip the global gradient norm to this value (exploding gradients); 0 disables.
+        scheduler: ``cosine`` over ``max_epochs``, ``plateau`` (halve on a stalled metric) or ``none``.
+        seed: Seed for weights and data order.
+        num_threads: Torch intra-op threads; 0 keeps torch's default.
+        limit_train_batches: Cap on training batches per epoch (smoke runs); ``None`` uses them all.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(64, ge=1)
+    max_epochs: int = Field(10, ge=1)
+    patience: int = Field(3, ge=1)
+    gradient_clip_norm: float = Field(1.0, ge=0)
+    scheduler: Literal["cosine", "plateau", "none"] = "cosine"
+    seed: int = 42
+    num_threads: int = Field(0, ge=0)
+    limit_train_batches: int | None = Field(None, ge=1)

@@ -1,0 +1,124 @@
+"""Fit a network with Lightning: early stopping, checkpoints, clipping, best weights restored."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import nn
+
+from models.classifier_module import ClassifierModule
+from models.config import ModelConfig, TrainConfig
+from models.data import token_loader
+from models.recurrent import SequenceClassifier
+from tasks import PreparedData
+
+
+@dataclass
+class FitResult:
+    """A trained network and how training went.
+
+    Attributes:
+        network: The network with the best validation weights loaded, in eval mode.
+        best_score: Best value of the monitored validation metric.
+        monitor: Name of that metric.
+        epochs: Epochs run before stopping.
+        seconds: Wall time of ``Trainer.fit``.
+        checkpoint: Path of the best checkpoint.
+    """
+
+    network: nn.Module
+    best_score: float
+    monitor: str
+    epochs: int
+    seconds: float
+    checkpoint: Path
+
+
+def build_network(prepared: PreparedData, config: ModelConfig) -> nn.Module:
+    """Build the network whose input and output sizes fit the task's codec."""
+    shape = prepared.codec.network_shape()
+    return SequenceClassifier(
+        config,
+        num_classes=shape["num_classes"],
+        vocab_size=shape.get("vocab_size"),
+        input_size=shape.get("input_size"),
+    )
+
+
+def train(
+    prepared: PreparedData,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    checkpoint_dir: Path,
+    callbacks: list[Callback] | None = None,
+) -> FitResult:
+    """Train a network on the prepared splits and return it with its best validation weights.
+
+    Args:
+        prepared: Encoded splits and codec from ``Task.prepare``.
+        model_config: Network shape (cell, sizes, pooling...).
+        train_config: Optimiser, schedule, clipping, epochs and early-stopping patience.
+        checkpoint_dir: Folder for Lightning checkpoints.
+        callbacks: Extra Lightning callbacks (for example, experiment tracking).
+
+    Returns:
+        The trained network and a summary of the fit.
+    """
+    if train_config.num_threads:
+        torch.set_num_threads(train_config.num_threads)
+    pl.seed_everything(train_config.seed, workers=True, verbose=False)
+    network = build_network(prepared, model_config)
+    module = ClassifierModule(network, prepared.codec.network_shape()["num_classes"], train_config)
+    splits = prepared.splits
+    train_loader = token_loader(
+        splits["train"]["input_ids"],
+        splits["train"]["label"],
+        train_config.batch_size,
+        shuffle=True,
+        seed=train_config.seed,
+    )
+    val_loader = token_loader(
+        splits["validation"]["input_ids"], splits["validation"]["label"], 256, shuffle=False
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        monitor=module.monitor,
+        mode=module.monitor_mode,
+        save_top_k=1,
+        filename="best",
+    )
+    stopper = EarlyStopping(monitor=module.monitor, mode=module.monitor_mode, patience=train_config.patience)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=train_config.max_epochs,
+        gradient_clip_val=train_config.gradient_clip_norm or None,
+        gradient_clip_algorithm="norm",
+        callbacks=[checkpoint, stopper, *(callbacks or [])],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=train_config.limit_train_batches,
+        num_sanity_val_steps=0,
+        default_root_dir=checkpoint_dir,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader)
+    seconds = time.perf_counter() - started
+    state: dict[str, Any] = torch.load(checkpoint.best_model_path, weights_only=True, map_location="cpu")
+    module.load_state_dict(state["state_dict"])
+    network.eval()
+    return FitResult(
+        network,
+        float(checkpoint.best_model_score),
+        module.monitor,
+        trainer.current_epoch,
+        seconds,
+        Path(checkpoint.best_model_path),
+    )

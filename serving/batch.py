@@ -1,0 +1,236 @@
+"""The batch inference job: a file of inputs in, predictions and error records out.
+
+Input is read, predicted and written chunk by chunk, so memory stays flat whatever the file
+size. Outputs go to ``<name>.partial`` and are renamed only when complete. Every row that
+cannot be predicted lands in ``<output>.errors.jsonl`` with its row number and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from serving.predictor import Predictor
+from tasks import InvalidRow
+
+INPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+Row = tuple[int, dict[str, Any] | InvalidRow]
+
+
+@dataclass
+class BatchSummary:
+    """What a batch job did."""
+
+    rows: int
+    predicted: int
+    errors: int
+    seconds: float
+    rows_per_second: float
+    output: str
+    errors_file: str
+
+    def line(self) -> str:
+        """One human-readable summary line."""
+        return (
+            f"{self.rows} rows: {self.predicted} predicted, {self.errors} errors in {self.seconds:.1f}s "
+            f"({self.rows_per_second:.0f} rows/s) -> {self.output}"
+            + (f", errors in {self.errors_file}" if self.errors else "")
+        )
+
+
+def _format(path: Path, formats: dict[str, str], role: str) -> str:
+    try:
+        return formats[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(f"unsupported {role} file {path.name}: use one of {sorted(formats)}") from None
+
+
+def _read_jsonl(stream: io.BufferedReader) -> Iterator[Row]:
+    for number, raw in enumerate(stream, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            yield number, InvalidRow(f"broken JSON: {error}")
+            continue
+        yield number, record if isinstance(record, dict) else InvalidRow("expected a JSON object")
+
+
+def _read_csv(stream: io.BufferedReader) -> Iterator[Row]:
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+    header = next(reader, None) or []
+    for number, fields in enumerate(reader, start=1):
+        if len(fields) != len(header):
+            yield number, InvalidRow(f"row has {len(fields)} fields, header has {len(header)}")
+        else:
+            yield number, dict(zip(header, fields, strict=True))
+
+
+def _read_parquet(path: Path, chunk_size: int) -> Iterator[Row]:
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        for record in batch.to_pylist():
+            number += 1
+            yield number, record
+
+
+def read_rows(path: Path, chunk_size: int, stream: io.BufferedReader | None) -> Iterator[Row]:
+    """Yield ``(row number, record or InvalidRow)`` for every row of a JSONL, CSV or Parquet file."""
+    kind = _format(path, INPUT_FORMATS, "input")
+    if kind == "parquet":
+        return _read_parquet(path, chunk_size)
+    return _read_jsonl(stream) if kind == "jsonl" else _read_csv(stream)
+
+
+class OutputWriter:
+    """Writes prediction records as JSONL or Parquet to ``<path>.partial``; ``close`` renames it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.kind = _format(path, OUTPUT_FORMATS, "output")
+        self.stream = self.partial.open("w", encoding="utf-8") if self.kind == "jsonl" else None
+        self.parquet: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Append records."""
+        if not records:
+            return
+        if self.stream is not None:
+            self.stream.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            return
+        table = pa.Table.from_pylist(records, schema=self.schema)
+        if self.parquet is None:
+            self.schema = table.schema
+            self.parquet = pq.ParquetWriter(self.partial, self.schema)
+        self.parquet.write_table(table)
+
+    def close(self) -> None:
+        """Finish the file and move it into place (an empty Parquet output still gets a file)."""
+        if self.stream is not None:
+            self.stream.close()
+        else:
+            if self.parquet is None:
+                pq.write_table(pa.table({"row": pa.array([], pa.int64())}), self.partial)
+            else:
+                self.parquet.close()
+        os.replace(self.partial, self.path)
+
+
+def passthrough(record: dict[str, Any]) -> dict[str, Any]:
+    """Input fields kept beside the prediction: scalars only."""
+    return {k: v for k, v in record.items() if isinstance(v, str | int | float | bool) or v is None}
+
+
+def run_batch(
+    model_dir: Path,
+    input_path: Path,
+    output_path: Path,
+    chunk_size: int = 10_000,
+    threads: int | None = None,
+    show_progress: bool = True,
+) -> BatchSummary:
+    """Predict every row of ``input_path`` with the bundle in ``model_dir``.
+
+    Args:
+        model_dir: A model bundle folder (see ``serving.predictor``).
+        input_path: JSONL, CSV or Parquet file of input rows.
+        output_path: JSONL or Parquet file for the predictions (row number, kept input fields, prediction).
+        chunk_size: Rows read, predicted and written at a time; bounds memory.
+        threads: onnxruntime intra-op threads (``None``: all available cores).
+        show_progress: Draw a progress bar on the terminal.
+
+    Returns:
+        Counts, timing and the paths written.
+    """
+    started = time.perf_counter()
+    predictor = Predictor(model_dir, threads=threads)
+    errors_path = output_path.with_name(output_path.name + ".errors.jsonl")
+    writer, errors = OutputWriter(output_path), OutputWriter(errors_path)
+    rows = predicted = failed = 0
+    progress = Progress(
+        TextColumn("[bold]predict"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        disable=not show_progress,
+    )
+    stream = None if input_path.suffix.lower() == ".parquet" else input_path.open("rb")
+    size = pq.ParquetFile(input_path).metadata.num_rows if stream is None else input_path.stat().st_size
+    with progress:
+        bar = progress.add_task("predict", total=size, rows=0)
+        chunk: list[Row] = []
+        for row in read_rows(input_path, chunk_size, stream):
+            chunk.append(row)
+            if len(chunk) == chunk_size:
+                good, bad = _predict_chunk(predictor, chunk, writer, errors)
+                rows, predicted, failed, chunk = rows + len(chunk), predicted + good, failed + bad, []
+                progress.update(bar, completed=rows if stream is None else stream.tell(), rows=rows)
+        good, bad = _predict_chunk(predictor, chunk, writer, errors)
+        rows, predicted, failed = rows + len(chunk), predicted + good, failed + bad
+        progress.update(bar, completed=size, rows=rows)
+    if stream is not None:
+        stream.close()
+    writer.close()
+    errors.close()
+    if not failed:
+        errors_path.unlink()
+    seconds = time.perf_counter() - started
+    return BatchSummary(
+        rows,
+        predicted,
+        failed,
+        seconds,
+        rows / seconds if seconds else 0.0,
+        str(output_path),
+        str(errors_path),
+    )
+
+
+def _predict_chunk(
+    predictor: Predictor, chunk: list[Row], writer: OutputWriter, errors: OutputWriter
+) -> tuple[int, int]:
+    good, items, error_records = [], [], []
+    for number, record in chunk:
+        try:
+            if isinstance(record, InvalidRow):
+                raise record
+            items.append(predictor.codec.parse(record))
+            good.append((number, record))
+        except InvalidRow as reason:
+            error_records.append(
+                {
+                    "row": number,
+                    "error": str(reason),
+                    "input": passthrough(record) if isinstance(record, dict) else None,
+                }
+            )
+    predictions = predictor.predict_items(items)
+    writer.write(
+        [
+            {"row": number, **passthrough(record), **prediction}
+            for (number, record), prediction in zip(good, predictions, strict=True)
+        ]
+    )
+    errors.write(error_records)
+    return len(good), len(error_records)
+
+
+def summary_json(summary: BatchSummary) -> str:
+    """The summary as one JSON object (for logs and machines)."""
+    return json.dumps(asdict(summary))

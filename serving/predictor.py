@@ -1,0 +1,125 @@
+"""A model bundle on disk and the onnxruntime predictor that serves it.
+
+A bundle is a folder holding ``model.onnx``, ``bundle.json`` (task name and metadata) and the
+task codec's assets (tokenizer, label names...). It is what gets logged to MLflow and served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from tasks import Codec, InvalidRow, get_task
+
+MODEL_FILE, METADATA_FILE = "model.onnx", "bundle.json"
+
+
+def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
+    """Create a CPU onnxruntime session tuned for a small shared machine.
+
+    Args:
+        model_path: The ``.onnx`` file.
+        threads: Intra-op threads; ``None`` uses every core the process may run on.
+
+    Returns:
+        The session, with full graph optimisation and thread spinning off (spinning threads
+        starve other work, such as reading input or a torch pool, on a 2-core machine).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+def save_bundle(
+    directory: Path, task_name: str, codec: Codec, onnx_path: Path, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write a servable bundle: the ONNX graph, the codec assets and ``bundle.json``.
+
+    Args:
+        directory: Target folder (created).
+        task_name: Registered task name, used to load the codec back.
+        codec: The task codec fitted on the training data.
+        onnx_path: Exported model file to copy in.
+        metadata: Extra JSON-able facts (cell, metrics...) stored in ``bundle.json``.
+
+    Returns:
+        ``directory``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_path, directory / MODEL_FILE)
+    codec.save(directory)
+    (directory / METADATA_FILE).write_text(json.dumps({"task": task_name, **(metadata or {})}, indent=2))
+    return directory
+
+
+class Predictor:
+    """Runs a bundle with onnxruntime: raw rows in, prediction records out."""
+
+    def __init__(self, directory: Path, threads: int | None = None, batch_size: int = 256):
+        self.directory = Path(directory)
+        self.metadata = json.loads((self.directory / METADATA_FILE).read_text())
+        self.task = get_task(self.metadata["task"])
+        self.codec = self.task.load_codec(self.directory)
+        self.session = make_session(self.directory / MODEL_FILE, threads)
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        self.batch_size = batch_size
+
+    def predict_items(self, items: list[Any]) -> list[dict[str, Any]]:
+        """Predict already-parsed items, ``batch_size`` at a time."""
+        predictions: list[dict[str, Any]] = []
+        for start in range(0, len(items), self.batch_size):
+            feeds = self.codec.encode(items[start : start + self.batch_size])
+            outputs = dict(zip(self.output_names, self.session.run(self.output_names, feeds), strict=True))
+            predictions += self.codec.decode(outputs)
+        return predictions
+
+    def predict_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Predict raw rows; an invalid row gets ``{"error": reason}`` instead of a prediction."""
+        results: list[dict[str, Any]] = [{} for _ in rows]
+        good, items = [], []
+        for index, row in enumerate(rows):
+            try:
+                items.append(self.codec.parse(row))
+                good.append(index)
+            except InvalidRow as reason:
+                results[index] = {"error": str(reason)}
+        for index, prediction in zip(good, self.predict_items(items), strict=True):
+            results[index] = prediction
+        return results
+
+
+def resolve_bundle(model: str, cache_dir: Path | None = None) -> Path:
+    """Find the bundle folder for a local path or an MLflow URI (``models:/name@alias``, ``runs:/...``).
+
+    Args:
+        model: A bundle folder, a logged pyfunc folder, or an MLflow model URI.
+        cache_dir: Where to download MLflow artifacts (a temporary folder when ``None``).
+
+    Returns:
+        The folder holding ``bundle.json``.
+
+    Raises:
+        FileNotFoundError: If no bundle is found at ``model``.
+    """
+    path = Path(model)
+    if not path.exists() and ":/" in model:
+        import mlflow  # only when asked for an MLflow URI: plain bundle folders need no tracking server
+
+        path = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=model, dst_path=str(cache_dir) if cache_dir else None
+            )
+        )
+    # A bundle folder itself, or a logged pyfunc model holding it under artifacts/.
+    for candidate in (path, *sorted((path / "artifacts").glob("*"))):
+        if (candidate / METADATA_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(f"no seqops model bundle ({METADATA_FILE}) at {model}")

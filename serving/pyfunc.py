@@ -1,0 +1,56 @@
+"""MLflow pyfunc wrapper: the ONNX bundle served by ``mlflow.pyfunc.load_model``, no torch needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+from serving.predictor import Predictor
+
+BUNDLE_ARTIFACT = "bundle"
+PIP_REQUIREMENTS = [
+    "onnxruntime==1.32.0",
+    "tokenizers==0.23.3",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "pyarrow==25.0.1",
+    "pydantic==2.14.3",
+    "datasets==5.2.0",
+]
+
+
+class OnnxSequenceModel(mlflow.pyfunc.PythonModel):
+    """Predicts with the bundle's onnxruntime session; the session is built on load, never pickled."""
+
+    def __init__(self) -> None:
+        self._predictor: Predictor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_predictor": None}
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        """Open the bundle logged as the ``bundle`` artifact."""
+        self._predictor = Predictor(Path(context.artifacts[BUNDLE_ARTIFACT]))
+
+    # model_input stays unannotated: MLflow would turn a type hint into a schema and reject DataFrames.
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input,  # noqa: ANN001
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Predict a DataFrame, a list of records, or a list of strings (taken as ``text``).
+
+        Returns:
+            One row per input: the prediction fields, or ``error`` with the reason for a bad row.
+        """
+        if self._predictor is None:
+            raise RuntimeError("model context not loaded")
+        if isinstance(model_input, pd.DataFrame):
+            rows = model_input.to_dict("records")
+        else:
+            rows = [r if isinstance(r, dict) else {"text": r} for r in model_input]
+        return pd.DataFrame(self._predictor.predict_rows(rows))

@@ -1,0 +1,32 @@
+"""Task registry: one module per ML task, looked up by name."""
+
+from __future__ import annotations
+
+from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task
+from tasks.sentiment import TASK as SENTIMENT
+
+REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT]}
+
+
+def get_task(name: str) -> Task:
+    """Return the registered task called ``name``.
+
+    Raises:
+        KeyError: With the registered names, if ``name`` is unknown.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown task '{name}'; registered tasks: {sorted(REGISTRY)}") from None
+
+
+__all__ = [
+    "Codec",
+    "DataConfig",
+    "DataSourceError",
+    "InvalidRow",
+    "PreparedData",
+    "REGISTRY",
+    "Task",
+    "get_task",
+]

@@ -1,0 +1,140 @@
+"""The task contract: what every seqops task provides to training, evaluation and serving.
+
+A task answers *what the problem is*. It never imports torch, Lightning, Prefect or MLflow,
+so the same encoding and decoding code runs in training, in evaluation and in a batch job
+on a machine without PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+TaskKind = Literal["classification", "seq2seq", "regression"]
+
+
+class DataSourceError(RuntimeError):
+    """No configured data source could be read; the message names every alternative."""
+
+
+class InvalidRow(ValueError):
+    """An input row that cannot be predicted; the message is the reason written to the error file."""
+
+
+class DataConfig(BaseModel):
+    """Settings shared by every task's data preparation.
+
+    Attributes:
+        data_dir: Folder holding local copies of the data sets (such as ``../shared/data``).
+        cache_dir: Where prepared splits are cached, keyed by source and parameters.
+        limit: Keep only the first N rows of each split (tests, smoke runs).
+        seed: Seed for any shuffling or splitting.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path | None = None
+    cache_dir: Path = Path(".seqops/cache")
+    limit: int | None = None
+    seed: int = 42
+
+
+@dataclass
+class PreparedData:
+    """Encoded splits plus what serving needs to encode new inputs the same way.
+
+    Attributes:
+        splits: ``datasets.DatasetDict`` with ``train``, ``validation`` and ``test``.
+        codec: The fitted encoder/decoder (tokenizer, labels, scaler...).
+        source: Human-readable description of where the data came from (lineage).
+        fingerprint: Hash of the source content and preparation parameters.
+        stats: Counts worth logging (rows per split, dropped rows, vocabulary size...).
+    """
+
+    splits: Any
+    codec: Codec
+    source: str
+    fingerprint: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class Codec(ABC):
+    """Turns raw records into model inputs and model outputs into predictions, without torch."""
+
+    @abstractmethod
+    def parse(self, row: dict[str, Any]) -> Any:
+        """Validate one raw input row and return the item to encode.
+
+        Raises:
+            InvalidRow: With the reason, when the row cannot be predicted.
+        """
+
+    @abstractmethod
+    def encode(self, items: list[Any]) -> dict[str, np.ndarray]:
+        """Encode parsed items into the model's named input arrays."""
+
+    @abstractmethod
+    def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Turn the model's named outputs into one prediction record per item."""
+
+    @abstractmethod
+    def network_shape(self) -> dict[str, int]:
+        """Sizes the network must have: ``num_classes`` and ``vocab_size`` or ``input_size``."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the codec's assets (tokenizer, label names...) into a model bundle folder."""
+
+
+class Task(ABC):
+    """A registered ML task: data sources, preparation, codec and metrics."""
+
+    name: ClassVar[str]
+    kind: ClassVar[TaskKind]
+    config_model: ClassVar[type[DataConfig]] = DataConfig
+    promotion_metric: ClassVar[str]
+    promotion_direction: ClassVar[Literal["max", "min"]]
+
+    def config(self, **values: Any) -> DataConfig:
+        """Validate data settings for this task; unknown or bad fields raise naming the field."""
+        return self.config_model(**values)
+
+    @abstractmethod
+    def prepare(self, config: DataConfig) -> PreparedData:
+        """Load, clean, split and encode the data, using the on-disk cache when it is fresh."""
+
+    @abstractmethod
+    def load_codec(self, directory: Path) -> Codec:
+        """Load the codec saved in a model bundle folder."""
+
+    @abstractmethod
+    def metrics(self, predictions: list[dict[str, Any]], references: list[Any]) -> dict[str, float]:
+        """Score decoded predictions against reference targets."""
+
+    @abstractmethod
+    def references(self, split: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+        """Return raw input rows and reference targets of a split, as serving would see them."""
+
+    def is_better(self, candidate: float, incumbent: float | None) -> bool:
+        """Whether ``candidate`` beats ``incumbent`` on the promotion metric."""
+        if incumbent is None:
+            return True
+        return candidate > incumbent if self.promotion_direction == "max" else candidate < incumbent
+
+
+def fingerprint(*parts: Any) -> str:
+    """Stable short hash of files (by content) and JSON-able parameters."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path) and part.is_file():
+            digest.update(part.read_bytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]

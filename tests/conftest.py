@@ -1,0 +1,94 @@
+"""Shared fixtures: tiny synthetic SST-style data and a servable bundle built from it."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the Hub
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import datasets  # noqa: E402
+
+datasets.disable_progress_bars()
+
+POSITIVE = ["great", "wonderful", "moving", "funny", "brilliant", "charming"]
+NEGATIVE = ["dull", "boring", "awful", "tedious", "clumsy", "bland"]
+FILLER = ["the", "film", "is", "a", "story", "with", "plot", "and", "acting", "quite", "really", "."]
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def synthetic_sentence(rng: random.Random, label: int) -> str:
+    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 9))]
+    for _ in range(rng.randint(1, 2)):
+        words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+    return " ".join(words)
+
+
+def write_sst(path: Path, rows: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(rows):
+        label = rng.randint(0, 1)
+        lines.append(f"{label} {synthetic_sentence(rng, label)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder in the ``../shared/data`` layout holding a learnable SST-style task."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "sst2").mkdir()
+    for name, rows, seed in (("train", 600, 1), ("dev", 120, 2), ("test", 120, 3)):
+        write_sst(root / "sst2" / f"stsa.binary.{name}", rows, seed)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real data sets beside the checkout (always present in CI)."""
+    if not (SHARED_DATA / "sst2").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A servable bundle: a small LSTM trained briefly on the synthetic task, exported and parity-checked."""
+    from models.config import ModelConfig, TrainConfig
+    from models.export import export_checked
+    from models.train import train
+    from serving.predictor import save_bundle
+    from tasks import get_task
+
+    work = tmp_path_factory.mktemp("bundle")
+    task = get_task("sentiment")
+    prepared = task.prepare(
+        task.config(data_dir=synthetic_data_dir, cache_dir=work / "cache", min_frequency=1)
+    )
+    fit = train(
+        prepared,
+        ModelConfig(cell="lstm", embedding_dim=16, hidden_size=16, dropout=0.0),
+        TrainConfig(max_epochs=6, batch_size=32, learning_rate=0.01, patience=6),
+        work / "checkpoints",
+    )
+    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape()["vocab_size"])
+    return save_bundle(work / "bundle", "sentiment", prepared.codec, work / "model.onnx", {"cell": "lstm"})
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
+    """One temporary Prefect server for the whole session, results kept in a temporary folder."""
+    from prefect.settings import PREFECT_RESULTS_PERSIST_BY_DEFAULT, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(tmp_path_factory.mktemp("prefect-results"))
+    with (
+        temporary_settings({PREFECT_RESULTS_PERSIST_BY_DEFAULT: False}),
+        prefect_test_harness(server_startup_timeout=120),
+    ):
+        yield

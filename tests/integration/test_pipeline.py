@@ -1,0 +1,179 @@
+"""End to end: the Prefect pipeline on real SST-2 (a small subset), a real MLflow SQLite store,
+then `seqops predict` from the registry and the pyfunc model in torch-free processes."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+CELLS = ["rnn", "lstm", "gru"]
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(prefect_harness, tracking_uri, shared_data_dir, tmp_path_factory):
+    from flows.pipeline import pipeline
+
+    work_dir = tmp_path_factory.mktemp("work")
+    results = pipeline(
+        tasks=["sentiment"],
+        cells=CELLS,
+        profile="smoke",
+        data_dir=str(shared_data_dir),
+        work_dir=str(work_dir),
+    )
+    return results[0], work_dir
+
+
+def test_every_cell_is_trained_registered_and_a_champion_promoted(pipeline_run, tracking_uri):
+    result, _ = pipeline_run
+    assert [row["cell"] for row in result["cells"]] == CELLS
+    assert all(row["status"] == "registered" and row["parity_error"] < 1e-4 for row in result["cells"])
+    client = MlflowClient(tracking_uri)
+    versions = client.search_model_versions("name='seqops-sentiment'")
+    assert len(versions) == 3
+    champion = client.get_model_version_by_alias("seqops-sentiment", "champion")
+    best = max(result["cells"], key=lambda r: r["test_macro_f1"])
+    assert champion.version == best["version"]
+    for key in ("cell", "test_macro_f1", "test_accuracy", "parity_error", "data_fingerprint", "git_commit"):
+        assert key in champion.tags
+    assert result["promotion"]["promoted"] and result["promotion"]["reason"] == "no champion yet"
+
+
+def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri):
+    result, _ = pipeline_run
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(result["parent_run_id"])
+    assert parent.data.tags["data_source"].startswith("data_dir")
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert {c.data.params["cell"] for c in children} == set(CELLS)
+    child = children[0]
+    history = client.get_metric_history(child.info.run_id, "val_macro_f1")
+    assert len(history) == 2 and [m.step for m in history] == [0, 1]  # smoke: 2 epochs, one point each
+    assert {"train_loss", "val_loss", "learning_rate", "test_accuracy", "train_seconds"} <= set(
+        child.data.metrics
+    )
+    assert "confusion_matrix.png" in [a.path for a in client.list_artifacts(child.info.run_id)]
+    assert {i.dataset.name for i in child.inputs.dataset_inputs} == {"train", "validation", "test"}
+
+
+def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["seqops-sentiment-cells"]))
+            )
+            return runs, artifacts
+
+    import asyncio
+
+    runs, artifacts = asyncio.run(read())
+    assert any(r.name and r.state.is_completed() for r in runs)
+    table = json.loads(artifacts[0].data)
+    assert [row["cell"] for row in table] == CELLS
+
+
+def test_champion_gate_keeps_a_better_champion_and_takes_a_better_candidate(pipeline_run, tracking_uri):
+    from flows.pipeline import promote_best
+    from tasks import get_task
+
+    client = MlflowClient(tracking_uri)
+    task = get_task("sentiment")
+    before = client.get_model_version_by_alias("seqops-sentiment", "champion").version
+    other = next(
+        v.version for v in client.search_model_versions("name='seqops-sentiment'") if v.version != before
+    )
+    worse = promote_best.fn(task, [{"version": other, "test_macro_f1": -1.0}])
+    assert not worse["promoted"] and "does not beat" in worse["reason"]
+    assert client.get_model_version_by_alias("seqops-sentiment", "champion").version == before
+    better = promote_best.fn(task, [{"version": other, "test_macro_f1": 2.0}])
+    assert better["promoted"]
+    assert client.get_model_version_by_alias("seqops-sentiment", "champion").version == other
+    client.set_registered_model_alias("seqops-sentiment", "champion", before)
+
+
+def test_seqops_predict_from_the_registry(pipeline_run, tracking_uri, tmp_path):
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"text": "a gorgeous , witty film"},
+        {"text": ""},
+        "not json",
+        {"text": "tedious and flat"},
+        {"txt": "wrong key"},
+        {"text": ["a", "list"]},
+    ]
+    source.write_text("".join((json.dumps(r) if isinstance(r, dict) else r) + "\n" for r in rows))
+    output = tmp_path / "out.parquet"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "predict",
+            "--model",
+            "models:/seqops-sentiment@champion",
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "6 rows: 2 predicted, 4 errors" in completed.stdout
+    import pyarrow.parquet as pq
+
+    predicted = pq.read_table(output).to_pylist()
+    assert [p["row"] for p in predicted] == [1, 4]
+    assert {p["label"] for p in predicted} <= {"negative", "positive"}
+    errors = [json.loads(line) for line in (tmp_path / "out.parquet.errors.jsonl").read_text().splitlines()]
+    assert [e["row"] for e in errors] == [2, 3, 5, 6]
+
+
+def test_pyfunc_loads_from_the_registry_without_torch(pipeline_run, tracking_uri):
+    script = textwrap.dedent("""
+        import sys
+        import mlflow.pyfunc
+        import pandas as pd
+        model = mlflow.pyfunc.load_model("models:/seqops-sentiment@champion")
+        frame = model.predict(pd.DataFrame({"text": ["a wonderful film", "", "awful"]}))
+        assert list(frame["label"].isna()) == [False, True, False], frame
+        assert frame["error"].iloc[1] == "'text' is empty"
+        assert "torch" not in sys.modules, "torch was imported"
+        print("ok", list(frame["label"]))
+    """)
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.startswith("ok")

@@ -1,0 +1,117 @@
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from serving.batch import run_batch
+from serving.predictor import Predictor, resolve_bundle
+
+GOOD = ["a great and moving film", "dull , boring plot", "brilliant", "the acting is awful"]
+
+
+def write_mixed_jsonl(path):
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(GOOD)]
+    lines[2:2] = [
+        '{"text": "broken',
+        json.dumps({"text": ""}),
+        json.dumps({"text": 42}),
+        json.dumps({"id": 9}),
+        json.dumps(["not", "an", "object"]),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_jsonl_good_rows_predicted_bad_rows_become_errors(sentiment_bundle, tmp_path):
+    output = tmp_path / "out.jsonl"
+    summary = run_batch(
+        sentiment_bundle, write_mixed_jsonl(tmp_path / "in.jsonl"), output, chunk_size=3, show_progress=False
+    )
+    assert (summary.rows, summary.predicted, summary.errors) == (9, 4, 5)
+    predictions = read_jsonl(output)
+    assert [p["text"] for p in predictions] == GOOD  # input order kept, ids passed through
+    assert [p["id"] for p in predictions] == [0, 1, 2, 3]
+    assert all(p["label"] in {"negative", "positive"} and 0.5 <= p["confidence"] <= 1 for p in predictions)
+    errors = read_jsonl(tmp_path / "out.jsonl.errors.jsonl")
+    assert [e["row"] for e in errors] == [3, 4, 5, 6, 7]
+    reasons = " | ".join(e["error"] for e in errors)
+    for expected in ("broken JSON", "empty", "must be a string", "missing field 'text'", "JSON object"):
+        assert expected in reasons
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_predictions_match_the_in_memory_predictor(sentiment_bundle, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in GOOD))
+    run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", show_progress=False)
+    expected = Predictor(sentiment_bundle).predict_rows([{"text": t} for t in GOOD])
+    actual = read_jsonl(tmp_path / "out.jsonl")
+    flat = [p for row in actual for p in row["probabilities"]]
+    assert flat == pytest.approx([p for row in expected for p in row["probabilities"]], abs=1e-6)
+
+
+def test_the_trained_bundle_separates_the_synthetic_classes(sentiment_bundle):
+    predictions = Predictor(sentiment_bundle).predict_rows(
+        [{"text": "great wonderful film"}, {"text": "boring and awful plot"}]
+    )
+    assert [p["label"] for p in predictions] == ["positive", "negative"]
+
+
+def test_csv_in_parquet_out_with_wrong_field_counts(sentiment_bundle, tmp_path):
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "text"])
+        writer.writerows(
+            [[1, "great film"], [2, "a, quoted, comma text"], [3], [4, "bland", "extra"], [5, ""]]
+        )
+    output = tmp_path / "out.parquet"
+    summary = run_batch(sentiment_bundle, source, output, show_progress=False)
+    table = pq.read_table(output).to_pylist()
+    assert [r["id"] for r in table] == ["1", "2"] and summary.errors == 3
+    errors = read_jsonl(tmp_path / "out.parquet.errors.jsonl")
+    assert [(e["row"], "fields" in e["error"]) for e in errors] == [(3, True), (4, True), (5, False)]
+
+
+def test_parquet_input_and_no_error_file_when_all_rows_are_good(sentiment_bundle, tmp_path):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": GOOD * 5}), source)
+    summary = run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", chunk_size=7, show_progress=False)
+    assert (summary.predicted, summary.errors) == (20, 0)
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 20
+    assert not (tmp_path / "out.jsonl.errors.jsonl").exists()
+
+
+def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
+    (tmp_path / "in.txt").write_text("x")
+    with pytest.raises(ValueError, match="unsupported input"):
+        run_batch(sentiment_bundle, tmp_path / "in.txt", tmp_path / "out.jsonl", show_progress=False)
+    with pytest.raises(FileNotFoundError, match="bundle"):
+        resolve_bundle(str(tmp_path))
+
+
+def test_cli_predict_never_imports_torch(sentiment_bundle, tmp_path):
+    source = write_mixed_jsonl(tmp_path / "in.jsonl")
+    script = textwrap.dedent(f"""
+        import sys
+        from typer.testing import CliRunner
+        from flows.cli import app
+        result = CliRunner().invoke(app, ["predict", "--model", {str(sentiment_bundle)!r}, "--input",
+                                          {str(source)!r}, "--output", {str(tmp_path / "o.jsonl")!r}])
+        assert result.exit_code == 0, result.output
+        print(result.output)
+        heavy = sorted(m for m in ("torch", "pytorch_lightning", "prefect") if m in sys.modules)
+        assert not heavy, heavy
+    """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "9 rows: 4 predicted, 5 errors" in completed.stdout

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.config import ConfigError, data_config, load_profile
+
+
+def write_profile(tmp_path: Path, content: dict) -> str:
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["default", "smoke"])
+def test_builtin_profiles_are_valid_for_every_task(name, tmp_path):
+    profile = load_profile(name)
+    for task_name in profile.tasks:
+        assert data_config(profile, task_name, None, tmp_path).cache_dir == tmp_path / "cache"
+
+
+def test_unknown_profile_lists_the_builtin_ones():
+    with pytest.raises(ConfigError, match=r"built-in profiles: \['default', 'smoke'\]"):
+        load_profile("nope")
+
+
+def test_bad_model_field_is_named(tmp_path):
+    path = write_profile(tmp_path, {"tasks": {"sentiment": {"model": {"cell": "transformer"}}}})
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.model\.cell"):
+        load_profile(path)
+
+
+def test_unknown_train_field_is_named(tmp_path):
+    path = write_profile(tmp_path, {"tasks": {"sentiment": {"train": {"learnin_rate": 0.1}}}})
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.train\.learnin_rate"):
+        load_profile(path)
+
+
+def test_bad_data_field_is_named_before_any_work(tmp_path):
+    profile = load_profile(write_profile(tmp_path, {"tasks": {"sentiment": {"data": {"max_length": -1}}}}))
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.data\.max_length"):
+        data_config(profile, "sentiment", None, tmp_path)
+
+
+def test_unknown_task_lists_registered_tasks(tmp_path):
+    with pytest.raises(ConfigError, match="registered tasks"):
+        data_config(load_profile("smoke"), "speech", None, tmp_path)
+
+
+def test_bad_cell_list(tmp_path):
+    with pytest.raises(ConfigError, match="cells"):
+        load_profile(write_profile(tmp_path, {"cells": [], "tasks": {}}))

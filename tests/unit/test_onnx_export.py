@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from models.config import ModelConfig
+from models.export import ParityError, export_checked, parity_error, token_batch
+from models.recurrent import SequenceClassifier
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_export_matches_pytorch_on_unseen_shapes(cell, bidirectional, tmp_path):
+    torch.manual_seed(0)
+    network = SequenceClassifier(
+        ModelConfig(cell=cell, embedding_dim=12, hidden_size=10, num_layers=2, bidirectional=bidirectional),
+        2,
+        vocab_size=50,
+    )
+    error = export_checked(network, tmp_path / "m.onnx", vocab_size=50)
+    assert error < 1e-5
+    # and at a third shape: batch 1, a long sequence
+    assert parity_error(network, tmp_path / "m.onnx", token_batch(50, batch=1, length=60, seed=5)) < 1e-4
+
+
+def test_parity_failure_removes_the_export(tmp_path, monkeypatch):
+    network = SequenceClassifier(ModelConfig(cell="gru", embedding_dim=8, hidden_size=8), 2, vocab_size=30)
+    original_export = torch.onnx.export
+
+    def export_then_perturb(model, *args, **kwargs):
+        original_export(model, *args, **kwargs)
+        with torch.no_grad():  # the PyTorch weights drift after export: parity must catch it
+            model.head.bias.add_(1.0)
+
+    monkeypatch.setattr(torch.onnx, "export", export_then_perturb)
+    with pytest.raises(ParityError, match="exceeds tolerance"):
+        export_checked(network, tmp_path / "m.onnx", vocab_size=30)
+    assert not (tmp_path / "m.onnx").exists()
