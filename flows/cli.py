@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task name; repeat for several.")]
 CellOption = Annotated[
@@ -45,16 +45,32 @@ def embedded_defaults(work_dir: str) -> None:
 
 
 def print_summary(results: list[dict[str, Any]]) -> None:
-    """Print one table per task: metrics per cell and the promotion decision."""
+    """Print one table per task: test metrics per cell, training time, size, version and the promotion."""
     for result in results:
         rows = result["cells"]
-        columns = [k for k in rows[0] if k not in {"run_id"}] if rows else []
-        table = Table(title=f"{result['task']}: {result['promotion']['reason']}")
-        for column in columns:
-            table.add_column(column)
+        metrics = [k for k in rows[0] if k.startswith("test_")] if rows else []
+        columns = {
+            "cell": "cell",
+            "epochs": "epochs",
+            "train_seconds": "train s",
+            **{m: m.removeprefix("test_") for m in metrics},
+            "onnx_kb": "ONNX KB",
+            "parity_error": "parity",
+            "version": "version",
+            "status": "status",
+        }
+        table = Table(
+            *columns.values(),
+            title=f"{result['task']} (test split, onnxruntime)",
+            caption=f"promotion: {result['promotion']['reason']}",
+        )
         for row in rows:
-            table.add_row(*(str(row.get(c, "")) for c in columns))
+            table.add_row(*(_cell(row.get(key, "")) for key in columns))
         console.print(table)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.2e}" if isinstance(value, float) and 0 < abs(value) < 1e-3 else str(value)
 
 
 def _run(

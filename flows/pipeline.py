@@ -33,7 +33,7 @@ from flows.tracking import (
 from models.export import ParityError, export_checked
 from models.train import FitResult, train
 from serving.predictor import Predictor, save_bundle
-from serving.pyfunc import BUNDLE_ARTIFACT, PIP_REQUIREMENTS, OnnxSequenceModel
+from serving.pyfunc import BUNDLE_ARTIFACT, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
 from tasks.classification_metrics import confusion_matrix
 
@@ -178,7 +178,7 @@ def ship_cell(
     model_info = with_retries(
         lambda: mlflow.pyfunc.log_model(
             name="model",
-            python_model=OnnxSequenceModel(),
+            python_model=str(MODEL_CODE),
             artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
             pip_requirements=PIP_REQUIREMENTS,
         ),

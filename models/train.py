@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,9 @@ def train(
     Returns:
         The trained network and a summary of the fit.
     """
+    # Lightning's banner (accelerators, tips) and an internal deprecation say nothing about this run.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     pl.seed_everything(train_config.seed, workers=True, verbose=False)

@@ -11,6 +11,7 @@ import pandas as pd
 from serving.predictor import Predictor
 
 BUNDLE_ARTIFACT = "bundle"
+MODEL_CODE = Path(__file__).with_name("pyfunc_entry.py")  # logged as code, so no pickled object
 PIP_REQUIREMENTS = [
     "onnxruntime==1.32.0",
     "tokenizers==0.23.3",
