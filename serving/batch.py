@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,18 @@ class OutputWriter:
         os.replace(self.partial, self.path)
 
 
-def passthrough(record: dict[str, Any]) -> dict[str, Any]:
-    """Input fields kept beside the prediction: scalars only."""
-    return {k: v for k, v in record.items() if isinstance(v, str | int | float | bool) or v is None}
+def passthrough(record: dict[str, Any], reserved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Input fields kept beside the prediction.
+
+    Only scalars are kept; a field named like a prediction field (such as a reference ``label``)
+    or ``row`` is renamed ``input_<name>``.
+    """
+    taken = reserved or {}
+    return {
+        (f"input_{k}" if k in taken or k == "row" else k): v
+        for k, v in record.items()
+        if isinstance(v, str | int | float | bool) or v is None
+    }
 
 
 def run_batch(
@@ -223,14 +232,9 @@ def _predict_chunk(
     predictions = predictor.predict_items(items)
     writer.write(
         [
-            {"row": number, **passthrough(record), **prediction}
+            {"row": number, **passthrough(record, prediction), **prediction}
             for (number, record), prediction in zip(good, predictions, strict=True)
         ]
     )
     errors.write(error_records)
     return len(good), len(error_records)
-
-
-def summary_json(summary: BatchSummary) -> str:
-    """The summary as one JSON object (for logs and machines)."""
-    return json.dumps(asdict(summary))

@@ -91,6 +91,15 @@ def test_parquet_input_and_no_error_file_when_all_rows_are_good(sentiment_bundle
     assert not (tmp_path / "out.jsonl.errors.jsonl").exists()
 
 
+def test_input_fields_named_like_prediction_fields_are_kept_apart(sentiment_bundle, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "brilliant", "label": "negative", "row": 99}) + "\n")
+    run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", show_progress=False)
+    (record,) = read_jsonl(tmp_path / "out.jsonl")
+    assert record["input_label"] == "negative" and record["input_row"] == 99 and record["row"] == 1
+    assert record["label"] in {"negative", "positive"}
+
+
 def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
     (tmp_path / "in.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported input"):
