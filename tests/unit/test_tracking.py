@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+from flows.tracking import confusion_matrix_figure, with_retries
+
+
+def test_transient_failures_are_retried_until_success():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("connection refused")
+        return "ok"
+
+    assert with_retries(flaky, "flaky call", attempts=4, backoff=0) == "ok"
+    assert len(calls) == 3
+
+
+def test_persistent_failure_names_the_call():
+    with pytest.raises(RuntimeError, match=r"after 2 attempts \(register model\)"):
+        with_retries(lambda: (_ for _ in ()).throw(OSError("down")), "register model", attempts=2, backoff=0)
+
+
+def test_permanent_mlflow_errors_are_not_retried():
+    calls = []
+
+    def missing():
+        calls.append(1)
+        raise MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST)
+
+    with pytest.raises(MlflowException):
+        with_retries(missing, "get run", attempts=4, backoff=0)
+    assert len(calls) == 1
+
+
+def test_confusion_matrix_figure_labels_axes(tmp_path):
+    figure = confusion_matrix_figure(np.array([[5, 1], [2, 7]]), ["negative", "positive"], "t")
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["negative", "positive"]
+    assert sorted(t.get_text() for t in axes.texts) == ["1", "2", "5", "7"]
+    figure.savefig(tmp_path / "cm.png")
+    assert (tmp_path / "cm.png").stat().st_size > 1000
