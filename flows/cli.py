@@ -53,6 +53,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
             "cell": "cell",
             "epochs": "epochs",
             "train_seconds": "train s",
+            "parameter_count": "weights",
             **{m: m.removeprefix("test_") for m in metrics},
             "onnx_kb": "ONNX KB",
             "parity_error": "parity",
@@ -82,12 +83,19 @@ def _run(
     register: bool,
 ) -> None:
     embedded_defaults(work_dir)
-    from flows.config import ConfigError
-    from flows.pipeline import pipeline
+    from flows.config import ConfigError, resolve_run
 
     try:
+        resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect starts
+        from flows.pipeline import pipeline
+
         results = pipeline(
-            tasks=tasks, cells=cells, profile=profile, data_dir=data_dir, work_dir=work_dir, register=register
+            tasks=tasks,
+            cells=cells,
+            profile=profile,
+            data_dir=data_dir,
+            work_dir=work_dir,
+            register_models=register,
         )
     except ConfigError as error:
         console.print(f"[red]configuration error:[/red] {error}")
@@ -156,6 +164,7 @@ def models_command(
     task: Annotated[str | None, typer.Option(help="Only this task's registered model.")] = None,
 ) -> None:
     """List registered seqops model versions, their aliases and test metrics."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from flows.tracking import configure_tracking
@@ -169,14 +178,22 @@ def models_command(
         else [m.name for m in client.search_registered_models("name LIKE 'seqops-%'")]
     )
     for name in names:
+        try:
+            registered = client.get_registered_model(name)
+        except MlflowException:
+            console.print(f"no registered model named {name}")
+            continue
+        aliases: dict[str, list[str]] = {}
+        for alias, number in registered.aliases.items():
+            aliases.setdefault(str(number), []).append(alias)
         for version in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
             metrics = ", ".join(
                 f"{k[5:]}={float(v):.3f}" for k, v in sorted(version.tags.items()) if k.startswith("test_")
             )
             table.add_row(
                 name,
-                version.version,
-                ",".join(version.aliases),
+                str(version.version),
+                ",".join(aliases.get(str(version.version), [])),
                 version.tags.get("cell", ""),
                 metrics,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000)),

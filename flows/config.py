@@ -53,8 +53,12 @@ def _describe(error: ValidationError, prefix: str) -> str:
     )
 
 
-def load_profile(profile: str) -> Profile:
+def load_profile(profile: str, cells: list[str] | None = None) -> Profile:
     """Load a profile by name (``flows/profiles/<name>.yaml``) or from a YAML path.
+
+    Args:
+        profile: Built-in profile name or path of a YAML file.
+        cells: Recurrent cells to train instead of the profile's own list.
 
     Raises:
         ConfigError: If the file is missing, or a field is unknown or invalid (named in the message).
@@ -65,7 +69,7 @@ def load_profile(profile: str) -> Profile:
         raise ConfigError(f"profile '{profile}' not found; built-in profiles: {known}, or give a .yaml path")
     raw = yaml.safe_load(path.read_text()) or {}
     try:
-        return Profile(name=path.stem, **raw)
+        return Profile(**{**raw, "name": path.stem, **({"cells": cells} if cells else {})})
     except ValidationError as error:
         raise ConfigError(f"profile {path}: {_describe(error, '')}") from None
     except TypeError as error:
@@ -100,3 +104,29 @@ def default_data_dir() -> Path | None:
         return Path(configured)
     shared = Path("../shared/data")
     return shared if shared.is_dir() else None
+
+
+def resolve_run(
+    profile: str, cells: list[str] | None, tasks: list[str] | None, data_dir: str | None, work_dir: str
+) -> tuple[Profile, dict[str, DataConfig]]:
+    """Validate everything a pipeline run needs, before any work starts.
+
+    Args:
+        profile: Built-in profile name or YAML path.
+        cells: Cells to train instead of the profile's.
+        tasks: Tasks to run (default: every task in the profile).
+        data_dir: Local data folder (default: ``default_data_dir()``).
+        work_dir: Folder for caches, checkpoints and bundles.
+
+    Returns:
+        The profile and each task's validated data settings.
+
+    Raises:
+        ConfigError: Naming the first invalid field.
+    """
+    settings = load_profile(profile, cells)
+    names = tasks or list(settings.tasks)
+    if not names:
+        raise ConfigError(f"profile '{settings.name}' has no tasks")
+    folder = Path(data_dir) if data_dir else default_data_dir()
+    return settings, {name: data_config(settings, name, folder, Path(work_dir)) for name in names}

@@ -12,20 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.data.huggingface_dataset
-import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import ConfigError, Profile, TaskSettings, data_config, default_data_dir, load_profile
+from flows.champion import promote_best
+from flows.config import Profile, TaskSettings, resolve_run
 from flows.tracking import (
     EpochMetricsToMlflow,
-    champion_score,
     configure_tracking,
-    confusion_matrix_figure,
     git_commit,
-    promote,
+    log_lineage,
+    log_plots,
     register_version,
     use_experiment,
     with_retries,
@@ -35,7 +33,6 @@ from models.train import FitResult, train
 from serving.predictor import Predictor, save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
-from tasks.classification_metrics import confusion_matrix
 
 
 @task(name="prepare-data", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -92,32 +89,6 @@ def evaluate(
     return task_.metrics(predictions, references), predictions, references
 
 
-def log_lineage(prepared: PreparedData) -> None:
-    """Log each split as an MLflow dataset input of the active run."""
-    for split, context in (("train", "training"), ("validation", "validation"), ("test", "testing")):
-        dataset = mlflow.data.huggingface_dataset.from_huggingface(
-            prepared.splits[split],
-            path=prepared.source,
-            name=f"{split}",
-            digest=prepared.fingerprint,
-        )
-        with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
-
-
-def log_plots(
-    task_: Task, prepared: PreparedData, predictions: list[dict[str, Any]], references: list, title: str
-) -> None:
-    """Log the task kind's diagnostic plots (a confusion matrix for classification)."""
-    if task_.kind != "classification":
-        return
-    labels = prepared.codec.labels
-    predicted = np.array([p["label_id"] for p in predictions])
-    figure = confusion_matrix_figure(
-        confusion_matrix(predicted, np.array(references), len(labels)), labels, title
-    )
-    with_retries(lambda: mlflow.log_figure(figure, "confusion_matrix.png"), "log confusion matrix")
-
-
 def ship_cell(
     task_: Task,
     prepared: PreparedData,
@@ -142,7 +113,7 @@ def ship_cell(
         "cell": cell,
         "epochs": fit.epochs,
         "train_seconds": round(fit.seconds, 1),
-        "parameters": sum(p.numel() for p in fit.network.parameters()),
+        "parameter_count": sum(p.numel() for p in fit.network.parameters()),
         "run_id": run_id,
     }
     bundle_dir = work_dir / "bundles" / task_.name / run_id / BUNDLE_ARTIFACT
@@ -198,36 +169,6 @@ def ship_cell(
     return {**row, "status": "registered" if register else "logged"}
 
 
-@task(name="promote-champion", cache_policy=NO_CACHE)
-def promote_best(task_: Task, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Move ``champion`` to the best new version only if it beats the current champion."""
-    metric, model_name = task_.promotion_metric, f"seqops-{task_.name}"
-    candidates = [r for r in rows if "version" in r]
-    if not candidates:
-        return {"promoted": False, "reason": "no registered candidate"}
-    sign = 1 if task_.promotion_direction == "max" else -1
-    best = max(candidates, key=lambda r: sign * r[f"test_{metric}"])
-    incumbent_version, incumbent = champion_score(model_name, metric)
-    decision = {
-        "metric": metric,
-        "candidate_version": best["version"],
-        "candidate": best[f"test_{metric}"],
-        "champion_version": incumbent_version,
-        "champion": incumbent,
-    }
-    if task_.is_better(best[f"test_{metric}"], incumbent):
-        promote(model_name, best["version"])
-        reason = (
-            "no champion yet" if incumbent is None else f"{metric} {best[f'test_{metric}']} beats {incumbent}"
-        )
-        return {**decision, "promoted": True, "reason": reason}
-    return {
-        **decision,
-        "promoted": False,
-        "reason": f"{metric} {best[f'test_{metric}']} does not beat {incumbent}",
-    }
-
-
 def run_task(
     task_name: str, profile: Profile, config: DataConfig, work_dir: Path, register: bool
 ) -> dict[str, Any]:
@@ -281,7 +222,7 @@ def pipeline(
     profile: str = "default",
     data_dir: str | None = None,
     work_dir: str = ".seqops",
-    register: bool = True,
+    register_models: bool = True,
 ) -> list[dict[str, Any]]:
     """Train, ship and (optionally) promote models for each task.
 
@@ -291,20 +232,13 @@ def pipeline(
         profile: Built-in profile name or a YAML path.
         data_dir: Folder with local data copies (default: ``SEQOPS_DATA_DIR`` or ``../shared/data``).
         work_dir: Folder for caches, checkpoints and bundles.
-        register: Register versions and run the champion gate.
+        register_models: Register versions and run the champion gate.
 
     Returns:
         One summary per task: per-cell metrics and the promotion decision.
     """
-    settings = load_profile(profile)
-    if cells:
-        settings = Profile(**{**settings.model_dump(), "cells": cells})
-    root = Path(work_dir)
-    folder = Path(data_dir) if data_dir else default_data_dir()
-    names = tasks or list(settings.tasks)
-    # Validate every task's settings before any work starts.
-    configs = {name: data_config(settings, name, folder, root) for name in names}
-    if not names:
-        raise ConfigError("no tasks to run")
+    settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)
     configure_tracking()
-    return [run_task(name, settings, configs[name], root, register) for name in names]
+    return [
+        run_task(name, settings, config, Path(work_dir), register_models) for name, config in configs.items()
+    ]

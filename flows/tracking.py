@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +16,15 @@ import matplotlib
 matplotlib.use("Agg")  # headless: plots are files for MLflow, never windows
 import matplotlib.pyplot as plt
 import mlflow
+import mlflow.data.huggingface_dataset
 import numpy as np
 import pytorch_lightning as pl
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-CHAMPION = "champion"
+from tasks import PreparedData, Task
+from tasks.classification_metrics import confusion_matrix
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 T = TypeVar("T")
 # Errors a retry cannot fix; anything else (connection refused, 5xx, locked database) is retried.
@@ -132,20 +136,29 @@ def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> s
     return version.version
 
 
-def champion_score(model_name: str, metric: str) -> tuple[str | None, float | None]:
-    """The current champion's version and its test score on ``metric`` (``None`` if there is none)."""
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        return None, None
-    score = version.tags.get(f"test_{metric}")
-    return version.version, float(score) if score is not None else None
+def log_lineage(prepared: PreparedData) -> None:
+    """Log each split as an MLflow dataset input of the active run."""
+    for split, context in (("train", "training"), ("validation", "validation"), ("test", "testing")):
+        with warnings.catch_warnings():  # schema inference hints about integer columns, once per split
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.huggingface_dataset.from_huggingface(
+                prepared.splits[split],
+                path=prepared.source,
+                name=f"{split}",
+                digest=prepared.fingerprint,
+            )
+        with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
 
 
-def promote(model_name: str, version: str) -> None:
-    """Point the ``champion`` alias at ``version``."""
-    client = MlflowClient()
-    with_retries(
-        lambda: client.set_registered_model_alias(model_name, CHAMPION, version), "set champion alias"
+def log_plots(
+    task_: Task, prepared: PreparedData, predictions: list[dict[str, Any]], references: list, title: str
+) -> None:
+    """Log the task kind's diagnostic plots (a confusion matrix for classification)."""
+    if task_.kind != "classification":
+        return
+    labels = prepared.codec.labels
+    predicted = np.array([p["label_id"] for p in predictions])
+    figure = confusion_matrix_figure(
+        confusion_matrix(predicted, np.array(references), len(labels)), labels, title
     )
+    with_retries(lambda: mlflow.log_figure(figure, "confusion_matrix.png"), "log confusion matrix")

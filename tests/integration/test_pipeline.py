@@ -96,7 +96,7 @@ def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
 
 
 def test_champion_gate_keeps_a_better_champion_and_takes_a_better_candidate(pipeline_run, tracking_uri):
-    from flows.pipeline import promote_best
+    from flows.champion import promote_best
     from tasks import get_task
 
     client = MlflowClient(tracking_uri)
@@ -177,3 +177,13 @@ def test_pyfunc_loads_from_the_registry_without_torch(pipeline_run, tracking_uri
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.startswith("ok")
+
+
+def test_seqops_models_lists_versions_and_the_champion(pipeline_run, tracking_uri):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["models", "--task", "sentiment"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("seqops-sentiment") == 3 and "champion" in result.output

@@ -50,3 +50,9 @@ def test_unknown_task_lists_registered_tasks(tmp_path):
 def test_bad_cell_list(tmp_path):
     with pytest.raises(ConfigError, match="cells"):
         load_profile(write_profile(tmp_path, {"cells": [], "tasks": {}}))
+
+
+def test_cells_override_is_validated():
+    assert load_profile("smoke", ["gru"]).cells == ["gru"]
+    with pytest.raises(ConfigError, match=r"cells\.0"):
+        load_profile("smoke", ["transformer"])
