@@ -46,9 +46,17 @@ def embedded_defaults(work_dir: str) -> None:
 
 def print_summary(results: list[dict[str, Any]]) -> None:
     """Print one table per task: test metrics per cell, training time, size, version and the promotion."""
+    from tasks import get_task
+
     for result in results:
         rows = result["cells"]
-        metrics = [k for k in rows[0] if k.startswith("test_")] if rows else []
+        promoted_by = get_task(result["task"]).promotion_metric
+        # Baselines (naive_*, seasonal_naive_*) only on the promotion metric, to keep the table readable.
+        metrics = [
+            k
+            for k in (rows[0] if rows else {})
+            if k.startswith("test_") and ("naive" not in k or k.endswith(f"_{promoted_by}"))
+        ]
         columns = {
             "cell": "cell",
             "epochs": "epochs",

@@ -72,7 +72,7 @@ def export_bundle(
 ) -> tuple[Path, float]:
     """Export to ONNX, check parity on unseen shapes, and write the servable bundle."""
     onnx_path = bundle_dir.with_suffix(".onnx")
-    error = export_checked(fit.network, onnx_path, prepared.codec.network_shape()["vocab_size"], tolerance)
+    error = export_checked(fit.network, onnx_path, prepared.codec.network_shape(), tolerance)
     save_bundle(bundle_dir, task_name, prepared.codec, onnx_path, {**metadata, "parity_error": error})
     onnx_path.unlink()
     return bundle_dir, error
@@ -83,9 +83,9 @@ def evaluate(
     task_name: str, bundle_dir: Path, split: Any
 ) -> tuple[dict[str, float], list[dict[str, Any]], list]:
     """Score the test split by running the exported bundle exactly as the batch job will."""
-    task_ = get_task(task_name)
-    rows, references = task_.references(split)
-    predictions = Predictor(bundle_dir).predict_rows(rows)
+    task_, predictor = get_task(task_name), Predictor(bundle_dir)
+    rows, references = task_.references(split, predictor.codec)
+    predictions = predictor.predict_rows(rows)
     return task_.metrics(predictions, references), predictions, references
 
 
@@ -145,7 +145,7 @@ def ship_cell(
         ),
         "log test metrics",
     )
-    log_plots(task_, prepared, predictions, references, f"{task_.name} {cell}: test")
+    log_plots(task_, prepared.codec, predictions, references, f"{task_.name} {cell}: test")
     model_info = with_retries(
         lambda: mlflow.pyfunc.log_model(
             name="model",

@@ -22,7 +22,7 @@ import pytorch_lightning as pl
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tasks import PreparedData, Task
+from tasks import Codec, PreparedData, Task
 from tasks.classification_metrics import confusion_matrix
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -150,15 +150,37 @@ def log_lineage(prepared: PreparedData) -> None:
         with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
 
 
+def forecast_figure(
+    histories: np.ndarray, futures: np.ndarray, forecasts: np.ndarray, title: str, panels: int = 4
+) -> plt.Figure:
+    """History, actual future and forecast for a few test windows spread over the test period."""
+    figure, axes = plt.subplots(panels, 1, figsize=(9, 2.2 * panels), sharex=True)
+    lookback, horizon = histories.shape[1], futures.shape[1]
+    for axis, index in zip(axes, np.linspace(0, len(histories) - 1, panels).astype(int), strict=True):
+        axis.plot(range(lookback), histories[index], color="grey", label="history")
+        axis.plot(range(lookback, lookback + horizon), futures[index], color="black", label="actual")
+        axis.plot(range(lookback, lookback + horizon), forecasts[index], color="tab:red", label="forecast")
+        axis.set_ylabel(f"window {index}")
+    axes[0].legend(loc="upper left", ncol=3)
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("time step")
+    figure.tight_layout()
+    return figure
+
+
 def log_plots(
-    task_: Task, prepared: PreparedData, predictions: list[dict[str, Any]], references: list, title: str
+    task_: Task, codec: Codec, predictions: list[dict[str, Any]], references: Any, title: str
 ) -> None:
-    """Log the task kind's diagnostic plots (a confusion matrix for classification)."""
-    if task_.kind != "classification":
+    """Log the task kind's diagnostic plot: a confusion matrix, or forecasts against actuals."""
+    if task_.kind == "classification":
+        predicted = np.array([p["label_id"] for p in predictions])
+        matrix = confusion_matrix(predicted, np.array(references), len(codec.labels))
+        figure, name = confusion_matrix_figure(matrix, codec.labels, title), "confusion_matrix.png"
+    elif task_.kind == "regression":
+        forecasts = np.array([p["forecast"] for p in predictions])
+        figure = forecast_figure(references.histories, references.futures, forecasts, title)
+        name = "forecast_vs_actual.png"
+    else:
         return
-    labels = prepared.codec.labels
-    predicted = np.array([p["label_id"] for p in predictions])
-    figure = confusion_matrix_figure(
-        confusion_matrix(predicted, np.array(references), len(labels)), labels, title
-    )
-    with_retries(lambda: mlflow.log_figure(figure, "confusion_matrix.png"), "log confusion matrix")
+    with_retries(lambda: mlflow.log_figure(figure, name), f"log {name}")
+    plt.close(figure)

@@ -48,6 +48,7 @@ class TrainConfig(BaseModel):
         seed: Seed for weights and data order.
         num_threads: Torch intra-op threads; 0 keeps torch's default.
         limit_train_batches: Cap on training batches per epoch (smoke runs); ``None`` uses them all.
+        loss: Regression loss, ``mse`` or ``mae`` (classification always uses cross-entropy).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -63,3 +64,4 @@ class TrainConfig(BaseModel):
     seed: int = 42
     num_threads: int = Field(0, ge=0)
     limit_train_batches: int | None = Field(None, ge=1)
+    loss: Literal["mse", "mae"] = "mse"

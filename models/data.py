@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 
 class TokenSequences(Dataset):
@@ -80,3 +81,36 @@ def token_loader(
         sampler = BucketBatchSampler([len(s) for s in dataset.sequences], batch_size, seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_batch)
     return DataLoader(dataset, batch_size=batch_size, collate_fn=pad_batch)
+
+
+def series_loader(
+    inputs: np.ndarray, targets: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0
+) -> DataLoader:
+    """DataLoader of full-length windows: ``inputs`` (batch, lookback, columns), ``lengths`` and ``targets``.
+
+    Args:
+        inputs: Scaled histories, shape ``(windows, lookback, columns)``.
+        targets: Scaled futures of the target, shape ``(windows, horizon)``.
+        batch_size: Windows per batch.
+        shuffle: Shuffle every epoch (training) or keep the order (evaluation).
+        seed: Seed of the shuffling.
+
+    Returns:
+        A loader yielding dicts of ``inputs``, ``lengths`` and ``targets``.
+    """
+    windows = TensorDataset(
+        torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(targets, dtype=torch.float32)
+    )
+
+    def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        history = torch.stack([b[0] for b in batch])
+        return {
+            "inputs": history,
+            "lengths": torch.full((len(batch),), history.shape[1], dtype=torch.long),
+            "targets": torch.stack([b[1] for b in batch]),
+        }
+
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        windows, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,51 +11,74 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-TOKEN_INPUTS = ("input_ids", "lengths")
-DYNAMIC_AXES = {"input_ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+ExampleMaker = Callable[[int, int, int], dict[str, torch.Tensor]]  # (batch, length, seed) -> named inputs
 
 
 class ParityError(RuntimeError):
     """The exported graph disagrees with the PyTorch network beyond the tolerance."""
 
 
+def _lengths(batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
+    lengths = torch.randint(1, length + 1, (batch,), generator=generator)
+    lengths[0], lengths[-1] = length, 1
+    return lengths
+
+
 def token_batch(vocab_size: int, batch: int, length: int, seed: int) -> dict[str, torch.Tensor]:
     """Random token ids with varied lengths (the first row full length, the last length 1)."""
     generator = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(1, length + 1, (batch,), generator=generator)
-    lengths[0], lengths[-1] = length, 1
+    lengths = _lengths(batch, length, generator)
     input_ids = torch.randint(2, vocab_size, (batch, length), generator=generator)
     input_ids[torch.arange(length).unsqueeze(0) >= lengths.unsqueeze(1)] = 0
     return {"input_ids": input_ids, "lengths": lengths}
 
 
-def export_onnx(network: nn.Module, path: Path, example: dict[str, torch.Tensor]) -> Path:
-    """Export a token-input network to ONNX with dynamic batch and time axes.
+def series_batch(input_size: int, batch: int, length: int, seed: int) -> dict[str, torch.Tensor]:
+    """Random real-valued sequences ``(batch, length, input_size)`` with varied lengths."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = _lengths(batch, length, generator)
+    return {"inputs": torch.randn(batch, length, input_size, generator=generator), "lengths": lengths}
+
+
+def example_maker(shape: dict[str, int]) -> tuple[ExampleMaker, str]:
+    """Example inputs and the output name for a network of the given codec shape."""
+    output = "forecast" if "horizon" in shape else "logits"
+    if "vocab_size" in shape:
+        return (lambda b, n, s: token_batch(shape["vocab_size"], b, n, s)), output
+    return (lambda b, n, s: series_batch(shape["input_size"], b, n, s)), output
+
+
+def export_onnx(network: nn.Module, path: Path, example: dict[str, torch.Tensor], output: str) -> Path:
+    """Export a ``(inputs, lengths) -> output`` network to ONNX with dynamic batch and time axes.
 
     Uses the TorchScript-based exporter (``dynamo=False``): the dynamo exporter mislays GRU gates
     and freezes the sequence length of recurrent layers.
 
     Args:
-        network: Network mapping ``(input_ids, lengths)`` to ``logits``.
+        network: Network taking the example's tensors positionally.
         path: Where to write the ``.onnx`` file.
-        example: Example inputs, batch and length above 1.
+        example: Named example inputs, batch and length above 1.
+        output: Name of the output.
 
     Returns:
         ``path``.
     """
     network.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(example)
+    axes = {names[0]: {0: "batch", 1: "time"}, **{n: {0: "batch"} for n in names[1:]}, output: {0: "batch"}}
     # The tracer warns about nn.RNN's own input-size checks; the parity check is the real test.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")  # h0 is zeros from the batch
         torch.onnx.export(
             network,
-            tuple(example[name] for name in TOKEN_INPUTS),
+            tuple(example.values()),
             str(path),
             dynamo=False,
-            input_names=list(TOKEN_INPUTS),
-            output_names=["logits"],
-            dynamic_axes=DYNAMIC_AXES,
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=axes,
             opset_version=17,
         )
     return path
@@ -64,14 +88,20 @@ def parity_error(network: nn.Module, path: Path, inputs: dict[str, torch.Tensor]
     """Largest absolute difference between PyTorch and onnxruntime outputs on ``inputs``."""
     network.eval()
     with torch.no_grad():
-        expected = network(*(inputs[name] for name in TOKEN_INPUTS)).numpy()
+        expected = network(*inputs.values()).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (actual,) = session.run(["logits"], {name: inputs[name].numpy() for name in TOKEN_INPUTS})
+    (actual,) = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})
     return float(np.abs(expected - actual).max())
 
 
-def export_checked(network: nn.Module, path: Path, vocab_size: int, tolerance: float = 1e-4) -> float:
+def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolerance: float = 1e-4) -> float:
     """Export at batch 4 x length 12, then check parity at batch 7 x length 23 (shapes unseen at export).
+
+    Args:
+        network: The trained network.
+        path: Where to write the ``.onnx`` file.
+        shape: The codec's ``network_shape()`` (vocabulary or input size, classes or horizon).
+        tolerance: Largest allowed absolute difference.
 
     Returns:
         The parity error, at most ``tolerance``.
@@ -79,8 +109,9 @@ def export_checked(network: nn.Module, path: Path, vocab_size: int, tolerance: f
     Raises:
         ParityError: If the error exceeds ``tolerance``; the exported file is removed.
     """
-    export_onnx(network, path, token_batch(vocab_size, batch=4, length=12, seed=0))
-    error = parity_error(network, path, token_batch(vocab_size, batch=7, length=23, seed=1))
+    make, output = example_maker(shape)
+    export_onnx(network, path, make(4, 12, 0), output)
+    error = parity_error(network, path, make(7, 23, 1))
     if not error <= tolerance:
         path.unlink()
         raise ParityError(f"ONNX parity error {error:.2e} exceeds tolerance {tolerance:.0e} for {path.name}")

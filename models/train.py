@@ -13,11 +13,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
+from torch.utils.data import DataLoader
 
 from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
-from models.data import token_loader
-from models.recurrent import SequenceClassifier
+from models.data import series_loader, token_loader
+from models.forecaster_module import ForecasterModule
+from models.recurrent import Forecaster, SequenceClassifier
 from tasks import PreparedData
 
 
@@ -42,14 +44,36 @@ class FitResult:
     checkpoint: Path
 
 
-def build_network(prepared: PreparedData, config: ModelConfig) -> nn.Module:
-    """Build the network whose input and output sizes fit the task's codec."""
+def build_module(
+    prepared: PreparedData, model_config: ModelConfig, train_config: TrainConfig
+) -> pl.LightningModule:
+    """The LightningModule for the task's kind, its network sized from the task's codec."""
     shape = prepared.codec.network_shape()
-    return SequenceClassifier(
-        config,
+    if "horizon" in shape:
+        return ForecasterModule(Forecaster(model_config, shape["input_size"], shape["horizon"]), train_config)
+    network = SequenceClassifier(
+        model_config,
         num_classes=shape["num_classes"],
         vocab_size=shape.get("vocab_size"),
         input_size=shape.get("input_size"),
+    )
+    return ClassifierModule(network, shape["num_classes"], train_config)
+
+
+def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
+    """Training (shuffled) and validation loaders for the prepared splits."""
+    train, validation = prepared.splits["train"], prepared.splits["validation"]
+    if "inputs" in train.column_names:
+        train, validation = train.with_format("numpy")[:], validation.with_format("numpy")[:]
+        return (
+            series_loader(
+                train["inputs"], train["targets"], config.batch_size, shuffle=True, seed=config.seed
+            ),
+            series_loader(validation["inputs"], validation["targets"], 256, shuffle=False),
+        )
+    return (
+        token_loader(train["input_ids"], train["label"], config.batch_size, shuffle=True, seed=config.seed),
+        token_loader(validation["input_ids"], validation["label"], 256, shuffle=False),
     )
 
 
@@ -78,19 +102,9 @@ def train(
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     pl.seed_everything(train_config.seed, workers=True, verbose=False)
-    network = build_network(prepared, model_config)
-    module = ClassifierModule(network, prepared.codec.network_shape()["num_classes"], train_config)
-    splits = prepared.splits
-    train_loader = token_loader(
-        splits["train"]["input_ids"],
-        splits["train"]["label"],
-        train_config.batch_size,
-        shuffle=True,
-        seed=train_config.seed,
-    )
-    val_loader = token_loader(
-        splits["validation"]["input_ids"], splits["validation"]["label"], 256, shuffle=False
-    )
+    module = build_module(prepared, model_config, train_config)
+    network = module.network
+    train_loader, val_loader = build_loaders(prepared, train_config)
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         monitor=module.monitor,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task
+from tasks.forecasting import TASK as FORECASTING
 from tasks.sentiment import TASK as SENTIMENT
 
-REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT]}
+REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT, FORECASTING]}
 
 
 def get_task(name: str) -> Task:

@@ -115,12 +115,12 @@ class Task(ABC):
         """Load the codec saved in a model bundle folder."""
 
     @abstractmethod
-    def metrics(self, predictions: list[dict[str, Any]], references: list[Any]) -> dict[str, float]:
+    def metrics(self, predictions: list[dict[str, Any]], references: Any) -> dict[str, float]:
         """Score decoded predictions against reference targets."""
 
     @abstractmethod
-    def references(self, split: Any) -> tuple[list[dict[str, Any]], list[Any]]:
-        """Return raw input rows and reference targets of a split, as serving would see them."""
+    def references(self, split: Any, codec: Codec) -> tuple[list[dict[str, Any]], Any]:
+        """Raw input rows of a split, as serving would see them, and what ``metrics`` scores them against."""
 
     def is_better(self, candidate: float, incumbent: float | None) -> bool:
         """Whether ``candidate`` beats ``incumbent`` on the promotion metric."""

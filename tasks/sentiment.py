@@ -257,7 +257,7 @@ class Sentiment(Task):
         """Load the tokenizer and label names saved in a model bundle."""
         return SentimentCodec.load(directory)
 
-    def references(self, split: datasets.Dataset) -> tuple[list[dict[str, Any]], list[int]]:
+    def references(self, split: datasets.Dataset, codec: Codec) -> tuple[list[dict[str, Any]], list[int]]:
         """Raw text rows and their true label ids."""
         return [{"text": text} for text in split["text"]], list(split["label"])
 

@@ -76,7 +76,7 @@ def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPath
         TrainConfig(max_epochs=6, batch_size=32, learning_rate=0.01, patience=6),
         work / "checkpoints",
     )
-    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape()["vocab_size"])
+    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape())
     return save_bundle(work / "bundle", "sentiment", prepared.codec, work / "model.onnx", {"cell": "lstm"})
 
 

@@ -187,3 +187,26 @@ def test_seqops_models_lists_versions_and_the_champion(pipeline_run, tracking_ur
     result = CliRunner().invoke(app, ["models", "--task", "sentiment"])
     assert result.exit_code == 0, result.output
     assert result.output.count("seqops-sentiment") == 3 and "champion" in result.output
+
+
+def test_forecasting_pipeline_logs_baselines_and_a_forecast_plot(
+    prefect_harness, tracking_uri, shared_data_dir, tmp_path
+):
+    from flows.pipeline import pipeline
+
+    (result,) = pipeline(
+        tasks=["forecasting"],
+        cells=["gru"],
+        profile="smoke",
+        data_dir=str(shared_data_dir),
+        work_dir=str(tmp_path),
+    )
+    (row,) = result["cells"]
+    assert row["status"] == "registered" and row["parity_error"] < 1e-4
+    assert {"test_mase", "test_naive_mase", "test_seasonal_naive_mase", "test_smape"} <= set(row)
+    client = MlflowClient(tracking_uri)
+    assert "forecast_vs_actual.png" in [a.path for a in client.list_artifacts(row["run_id"])]
+    champion = client.get_model_version_by_alias("seqops-forecasting", "champion")
+    assert champion.tags["cell"] == "gru" and float(champion.tags["test_mase"]) == pytest.approx(
+        row["test_mase"], abs=1e-4
+    )

@@ -15,7 +15,7 @@ def test_export_matches_pytorch_on_unseen_shapes(cell, bidirectional, tmp_path):
         2,
         vocab_size=50,
     )
-    error = export_checked(network, tmp_path / "m.onnx", vocab_size=50)
+    error = export_checked(network, tmp_path / "m.onnx", {"vocab_size": 50, "num_classes": 2})
     assert error < 1e-5
     # and at a third shape: batch 1, a long sequence
     assert parity_error(network, tmp_path / "m.onnx", token_batch(50, batch=1, length=60, seed=5)) < 1e-4
@@ -32,5 +32,5 @@ def test_parity_failure_removes_the_export(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.onnx, "export", export_then_perturb)
     with pytest.raises(ParityError, match="exceeds tolerance"):
-        export_checked(network, tmp_path / "m.onnx", vocab_size=30)
+        export_checked(network, tmp_path / "m.onnx", {"vocab_size": 30, "num_classes": 2})
     assert not (tmp_path / "m.onnx").exists()

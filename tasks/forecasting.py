@@ -1,0 +1,337 @@
+"""Time-series forecasting: direct multi-horizon forecasts of a target from a window of history.
+
+ETTh1 (hourly, target ``OT``) is the reference data set; ``statsmodels``' weekly CO2 series is the
+offline default when no file is configured. Scaling is fitted on the training rows only and saved
+with the model, so served forecasts come back in original units.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task, fingerprint
+from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
+from tasks.sources import first_available, load_from_hub
+
+ETT_SPLIT = [12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24]  # the usual 12/4/4 months of hourly rows
+CACHE_VERSION = 1
+
+
+class ForecastingConfig(DataConfig):
+    """Data settings for forecasting.
+
+    Attributes:
+        csv_file: A user's CSV: a date column plus numeric columns.
+        hub_id: Hugging Face Hub data set (a table with the same columns) used when ``use_hub`` is set.
+        use_hub: Try the Hub before the offline CO2 default.
+        date_column: Name of the timestamp column.
+        target: Column to forecast.
+        covariates: Extra input columns; ``None`` takes every other numeric column, ``[]`` is univariate.
+        lookback: History steps the model reads.
+        horizon: Steps forecast at once.
+        season: Seasonal period for the seasonal-naive baseline and MASE; ``None`` infers it from the
+            time step (24 hourly, 7 daily, 52 weekly, 12 monthly).
+        split_lengths: Rows of train, validation and test; ``None``: 12/4/4 months for ETT, else 70/10/20%.
+        stride: Step between consecutive training windows.
+    """
+
+    csv_file: Path | None = None
+    hub_id: str = "ETDataset/ett"
+    use_hub: bool = False
+    date_column: str = "date"
+    target: str = "OT"
+    covariates: list[str] | None = None
+    lookback: int = Field(96, ge=2)
+    horizon: int = Field(24, ge=1)
+    season: int | None = Field(None, ge=1)
+    split_lengths: list[int] | None = Field(None, min_length=3, max_length=3)
+    stride: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _season_fits_lookback(self) -> ForecastingConfig:
+        if self.season is not None and self.season > self.lookback:
+            raise ValueError(f"season ({self.season}) must not exceed lookback ({self.lookback})")
+        return self
+
+
+@dataclass
+class ForecastReferences:
+    """True futures of test windows, with what scoring them needs."""
+
+    histories: np.ndarray  # target history of each window, original units
+    futures: np.ndarray  # true next ``horizon`` target values, original units
+    season: int
+    std: float  # training standard deviation of the target: errors are reported z-scored
+    mase_scale: float  # training in-sample seasonal-naive MAE
+
+
+class ForecastCodec(Codec):
+    """Scales histories into model inputs and forecasts back into original units."""
+
+    def __init__(
+        self,
+        columns: list[str],
+        mean: list[float],
+        std: list[float],
+        lookback: int,
+        horizon: int,
+        season: int,
+        mase_scale: float,
+    ):
+        self.columns, self.lookback, self.horizon, self.season = columns, lookback, horizon, season
+        self.mean, self.std = np.array(mean, np.float32), np.array(std, np.float32)
+        self.mase_scale = mase_scale
+
+    def parse(self, row: dict[str, Any]) -> np.ndarray:
+        """Validate a ``history`` (values per step, target first) and keep its last ``lookback`` steps."""
+        history = row.get("history")
+        if not isinstance(history, list) or not history:
+            raise InvalidRow("'history' must be a non-empty list of time steps")
+        width = len(self.columns)
+        steps = [step if isinstance(step, list) else [step] for step in history]
+        for index, step in enumerate(steps):
+            if len(step) != width:
+                raise InvalidRow(
+                    f"step {index} has {len(step)} values, expected {width} ({', '.join(self.columns)})"
+                )
+            if not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in step
+            ):
+                raise InvalidRow(f"step {index} holds a NaN, infinite or non-numeric value")
+        if len(steps) < self.lookback:
+            raise InvalidRow(f"history has {len(steps)} steps, needs at least {self.lookback}")
+        return np.array(steps[-self.lookback :], dtype=np.float32)
+
+    def encode(self, items: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Z-score histories into ``inputs`` (batch, lookback, columns) with full ``lengths``."""
+        inputs = (np.stack(items) - self.mean) / self.std
+        return {"inputs": inputs.astype(np.float32), "lengths": np.full(len(items), self.lookback, np.int64)}
+
+    def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Forecasts back in the target's original units."""
+        forecast = outputs["forecast"] * self.std[0] + self.mean[0]
+        return [{"forecast": [float(v) for v in row]} for row in forecast]
+
+    def network_shape(self) -> dict[str, int]:
+        """Input channels and forecast horizon."""
+        return {"input_size": len(self.columns), "horizon": self.horizon}
+
+    def save(self, directory: Path) -> None:
+        """Write scaler, columns and window settings as ``codec.json``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "columns": self.columns,
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "season": self.season,
+            "mase_scale": self.mase_scale,
+        }
+        (directory / "codec.json").write_text(json.dumps(settings, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> ForecastCodec:
+        """Load a codec written by ``save``."""
+        return cls(**json.loads((directory / "codec.json").read_text()))
+
+
+def infer_season(dates: pd.Series) -> int:
+    """Seasonal period from the median time step: 24 hourly, 7 daily, 52 weekly, 12 monthly, else 1."""
+    step = pd.to_datetime(dates).diff().median()
+    for period, season in (
+        (pd.Timedelta(hours=1), 24),
+        (pd.Timedelta(days=1), 7),
+        (pd.Timedelta(weeks=1), 52),
+    ):
+        if step == period:
+            return season
+    return 12 if pd.Timedelta(days=28) <= step <= pd.Timedelta(days=31) else 1
+
+
+def windows(
+    values: np.ndarray, lookback: int, horizon: int, stride: int, target: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding (history, future) windows: histories ``(n, lookback, columns)``, futures ``(n, horizon)``."""
+    starts = np.arange(0, len(values) - lookback - horizon + 1, stride)
+    history_index = starts[:, None] + np.arange(lookback)
+    future_index = starts[:, None] + lookback + np.arange(horizon)
+    return values[history_index], values[future_index, target]
+
+
+def nested_array(array: np.ndarray) -> pa.Array:
+    """A float32 numpy array as a nested fixed-size Arrow list column (fast, no Python lists)."""
+    column = pa.array(array.reshape(-1).astype(np.float32))
+    for size in reversed(array.shape[1:]):
+        column = pa.FixedSizeListArray.from_arrays(column, size)
+    return column
+
+
+class Forecasting(Task):
+    """Direct multi-horizon forecasting of one target column."""
+
+    name = "forecasting"
+    kind = "regression"
+    config_model = ForecastingConfig
+    promotion_metric = "mase"
+    promotion_direction = "min"
+
+    def _frames(self, config: ForecastingConfig) -> list[tuple[str, Any]]:
+        def read(path: Path) -> pd.DataFrame | None:
+            return pd.read_csv(path) if path.is_file() else None
+
+        def hub() -> pd.DataFrame | None:
+            return (
+                load_from_hub(config.hub_id, "set data_dir or csv_file")["train"].to_pandas()
+                if config.use_hub
+                else None
+            )
+
+        def co2() -> pd.DataFrame:
+            from statsmodels.datasets import co2 as co2_data
+
+            frame = co2_data.load_pandas().data
+            return frame.rename_axis("date").reset_index()
+
+        return [
+            (f"file {config.csv_file}", lambda: read(config.csv_file) if config.csv_file else None),
+            (
+                f"data_dir {config.data_dir}/ett/ETTh1.csv",
+                lambda: read(config.data_dir / "ett" / "ETTh1.csv") if config.data_dir else None,
+            ),
+            (f"hub {config.hub_id}", hub),
+            ("statsmodels co2 (weekly)", co2),
+        ]
+
+    def prepare(self, config: ForecastingConfig) -> PreparedData:
+        """Load, clean, split, scale and window the series (cached on disk)."""
+        source, frame = first_available(self._frames(config))
+        is_co2 = source.startswith("statsmodels")
+        target = "co2" if is_co2 and config.target not in frame else config.target
+        missing = {config.date_column, target} - set(frame.columns)
+        if missing:
+            raise DataSourceError(f"{source} lacks column(s) {sorted(missing)}; set date_column/target")
+        covariates = config.covariates
+        if covariates is None:
+            covariates = [c for c in frame.columns if c not in {config.date_column, target}]
+        columns = [target, *covariates]
+        key = fingerprint(
+            CACHE_VERSION,
+            config.model_dump(exclude={"cache_dir", "data_dir"}),
+            source,
+            pd.util.hash_pandas_object(frame[columns], index=False).sum(),
+        )
+        cache = Path(config.cache_dir) / self.name / key
+        if (cache / "codec.json").exists():
+            return PreparedData(
+                datasets.load_from_disk(str(cache / "splits")),
+                ForecastCodec.load(cache),
+                source,
+                key,
+                json.loads((cache / "stats.json").read_text()),
+            )
+        return self._build(frame, columns, config, source, key, cache)
+
+    def _build(
+        self,
+        frame: pd.DataFrame,
+        columns: list[str],
+        config: ForecastingConfig,
+        source: str,
+        key: str,
+        cache: Path,
+    ) -> PreparedData:
+        values = frame[columns].apply(pd.to_numeric, errors="coerce")
+        stats: dict[str, float] = {f"interpolated_{c}": int(values[c].isna().sum()) for c in columns}
+        values = values.interpolate(limit_direction="both").to_numpy(np.float64)
+        if config.limit:
+            values = values[: config.limit]
+        lengths = config.split_lengths or (ETT_SPLIT if "ett" in source.lower() else None)
+        if lengths is None:
+            train_rows, val_rows = int(len(values) * 0.7), int(len(values) * 0.1)
+            lengths = [train_rows, val_rows, len(values) - train_rows - val_rows]
+        if config.limit:
+            scale = len(values) / sum(lengths)
+            lengths = [int(n * scale) for n in lengths]
+        train_end, val_end = lengths[0], lengths[0] + lengths[1]
+        bounds = {
+            "train": (0, train_end),
+            "validation": (train_end - config.lookback, val_end),
+            "test": (val_end - config.lookback, val_end + lengths[2]),
+        }
+        season = config.season or infer_season(frame[config.date_column])
+        train = values[:train_end]
+        codec = ForecastCodec(
+            columns,
+            train.mean(axis=0).tolist(),
+            (train.std(axis=0) + 1e-8).tolist(),
+            config.lookback,
+            config.horizon,
+            season,
+            seasonal_mae(train[:, 0], season),
+        )
+        scaled = ((values - codec.mean) / codec.std).astype(np.float32)
+        splits = {}
+        for split, (start, end) in bounds.items():
+            history, future = windows(
+                scaled[start:end], config.lookback, config.horizon, config.stride if split == "train" else 1
+            )
+            if not len(history):
+                raise DataSourceError(
+                    f"{split} split ({end - start} rows) is shorter than lookback + horizon"
+                )
+            table = pa.table({"inputs": nested_array(history), "targets": nested_array(future)})
+            splits[split] = datasets.Dataset(table)
+            stats[f"windows_{split}"] = len(history)
+        splits = datasets.DatasetDict(splits)
+        stats.update({"columns": len(columns), "season": season, "mase_scale": codec.mase_scale})
+        splits.save_to_disk(str(cache / "splits"))
+        (cache / "stats.json").write_text(json.dumps(stats))
+        codec.save(cache)
+        return PreparedData(splits, codec, source, key, stats)
+
+    def load_codec(self, directory: Path) -> ForecastCodec:
+        """Load the scaler and window settings saved in a model bundle."""
+        return ForecastCodec.load(directory)
+
+    def references(
+        self, split: datasets.Dataset, codec: ForecastCodec
+    ) -> tuple[list[dict[str, Any]], ForecastReferences]:
+        """Histories in original units (as a user would send them) and the true futures."""
+        data = split.with_format("numpy")[:]
+        histories = data["inputs"] * codec.std + codec.mean
+        futures = data["targets"] * codec.std[0] + codec.mean[0]
+        rows = [{"history": h.tolist()} for h in histories]
+        return rows, ForecastReferences(
+            histories[:, :, 0], futures, codec.season, float(codec.std[0]), codec.mase_scale
+        )
+
+    def metrics(self, predictions: list[dict[str, Any]], references: ForecastReferences) -> dict[str, float]:
+        """The model's scores beside the naive and seasonal-naive baselines on the same windows."""
+        forecast = np.array([p["forecast"] for p in predictions])
+        horizon, refs = forecast.shape[1], references
+        scores = forecast_scores(forecast, refs.futures, refs.std, refs.mase_scale)
+        baselines = {
+            "naive": naive_forecast(refs.histories, horizon),
+            "seasonal_naive": seasonal_naive_forecast(refs.histories, horizon, refs.season),
+        }
+        for name, baseline in baselines.items():
+            scores.update(
+                {
+                    f"{name}_{k}": v
+                    for k, v in forecast_scores(baseline, refs.futures, refs.std, refs.mase_scale).items()
+                }
+            )
+        return scores
+
+
+TASK = Forecasting()

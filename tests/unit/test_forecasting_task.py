@@ -1,0 +1,99 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.config import ModelConfig, TrainConfig
+from models.export import export_checked
+from models.train import train
+from serving.predictor import Predictor, save_bundle
+from tasks import InvalidRow, get_task
+from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
+
+
+@pytest.fixture(scope="module")
+def sine_csv(tmp_path_factory):
+    """Hourly sine with a daily period, noise and a few gaps."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(1200)
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=len(steps), freq="h"),
+            "load": np.sin(2 * math.pi * steps / 24) + 0.1 * rng.standard_normal(len(steps)),
+            "temp": np.cos(2 * math.pi * steps / 24),
+        }
+    )
+    frame.loc[[10, 11, 500], "load"] = np.nan
+    path = tmp_path_factory.mktemp("series") / "sine.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def prepare(path, cache, **settings):
+    task = get_task("forecasting")
+    return task, task.prepare(
+        task.config(csv_file=path, target="load", cache_dir=cache, lookback=48, horizon=12, **settings)
+    )
+
+
+def test_windows_scaling_split_and_missing_values(sine_csv, tmp_path):
+    task, prepared = prepare(sine_csv, tmp_path)
+    assert prepared.stats["interpolated_load"] == 3 and prepared.stats["season"] == 24
+    assert prepared.codec.columns == ["load", "temp"]  # target first, then every other numeric column
+    train = prepared.splits["train"].with_format("numpy")[:]
+    assert train["inputs"].shape[1:] == (48, 2) and train["targets"].shape[1] == 12
+    # 70/10/20 chronological split: 840 train rows -> 840 - 48 - 12 + 1 windows
+    assert prepared.stats["windows_train"] == 781
+    assert abs(float(train["inputs"][:, :, 0].mean())) < 0.1  # scaled with train statistics
+
+
+def test_univariate_and_bad_settings(sine_csv, tmp_path):
+    _, prepared = prepare(sine_csv, tmp_path, covariates=[])
+    assert prepared.codec.network_shape() == {"input_size": 1, "horizon": 12}
+    with pytest.raises(ValueError, match="season"):
+        get_task("forecasting").config(season=100, lookback=48)
+
+
+def test_codec_rejects_bad_histories(sine_csv, tmp_path):
+    _, prepared = prepare(sine_csv, tmp_path)
+    codec = prepared.codec
+    good = [[1.0, 0.5]] * 50
+    assert codec.parse({"history": good}).shape == (48, 2)  # longer histories keep the last lookback steps
+    cases = [
+        ({"history": good[:10]}, "needs at least 48"),
+        ({"history": good[:-1] + [[1.0]]}, "expected 2"),
+        ({"history": good[:-1] + [[float("nan"), 1.0]]}, "NaN"),
+        ({"history": good[:-1] + [["x", 1.0]]}, "non-numeric"),
+        ({}, "non-empty list"),
+        ({"history": "1,2,3"}, "non-empty list"),
+    ]
+    for row, reason in cases:
+        with pytest.raises(InvalidRow, match=reason):
+            codec.parse(row)
+
+
+def test_baselines_on_a_known_series():
+    histories = np.array([[1.0, 2.0, 3.0, 4.0]])
+    assert naive_forecast(histories, 3).tolist() == [[4.0, 4.0, 4.0]]
+    assert seasonal_naive_forecast(histories, 3, season=2).tolist() == [[3.0, 4.0, 3.0]]
+    scores = forecast_scores(np.array([[2.0, 2.0]]), np.array([[1.0, 3.0]]), std=2.0, mase_scale=0.5)
+    assert scores["mae"] == 0.5 and scores["mse"] == 0.25 and scores["mase"] == 2.0
+
+
+def test_small_lstm_beats_the_naive_forecast_through_onnx(sine_csv, tmp_path):
+    task, prepared = prepare(sine_csv, tmp_path)
+    fit = train(
+        prepared,
+        ModelConfig(cell="lstm", embedding_dim=16, hidden_size=32, dropout=0.0),
+        TrainConfig(max_epochs=8, batch_size=32, learning_rate=0.005, patience=8),
+        tmp_path / "ckpt",
+    )
+    export_checked(fit.network, tmp_path / "m.onnx", prepared.codec.network_shape())
+    bundle = save_bundle(tmp_path / "bundle", "forecasting", prepared.codec, tmp_path / "m.onnx")
+    predictor = Predictor(bundle)
+    rows, references = task.references(prepared.splits["test"], predictor.codec)
+    scores = task.metrics(predictor.predict_rows(rows), references)
+    assert scores["mase"] < scores["naive_mase"] and scores["mase"] < scores["seasonal_naive_mase"]
+    forecast = predictor.predict_rows(rows[:1])[0]["forecast"]
+    assert len(forecast) == 12 and min(forecast) > -2 and max(forecast) < 2  # original units
