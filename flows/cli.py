@@ -149,6 +149,10 @@ def predict_command(
         int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    series: Annotated[
+        bool,
+        typer.Option(help="Forecasting: INPUT is one series as CSV (a line per step, the model's columns)."),
+    ] = False,
 ) -> None:
     """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl."""
     from serving.batch import run_batch
@@ -159,7 +163,13 @@ def predict_command(
         raise typer.Exit(2)
     try:
         summary = run_batch(
-            resolve_bundle(model), input, output, chunk_size, threads, progress and sys.stderr.isatty()
+            resolve_bundle(model),
+            input,
+            output,
+            chunk_size,
+            threads,
+            progress and sys.stderr.isatty(),
+            series,
         )
     except (FileNotFoundError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

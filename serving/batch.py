@@ -87,9 +87,35 @@ def _read_parquet(path: Path, chunk_size: int) -> Iterator[Row]:
             yield number, record
 
 
-def read_rows(path: Path, chunk_size: int, stream: io.BufferedReader | None) -> Iterator[Row]:
-    """Yield ``(row number, record or InvalidRow)`` for every row of a JSONL, CSV or Parquet file."""
+def _read_series_csv(stream: io.BufferedReader, columns: list[str]) -> Iterator[Row]:
+    """The whole CSV as one series: a single row whose ``history`` holds ``columns`` of every line."""
+    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        yield 1, InvalidRow(f"series CSV lacks column(s) {missing}")
+        return
+    history = []
+    for line in reader:
+        try:
+            history.append([float(line[c]) for c in columns])
+        except (TypeError, ValueError):
+            yield 1, InvalidRow(f"line {reader.line_num}: non-numeric value in {columns}")
+            return
+    yield 1, {"history": history}
+
+
+def read_rows(
+    path: Path, chunk_size: int, stream: io.BufferedReader | None, series_columns: list[str] | None = None
+) -> Iterator[Row]:
+    """Yield ``(row number, record or InvalidRow)`` for every row of a JSONL, CSV or Parquet file.
+
+    With ``series_columns``, a CSV is one time series (a line per step) and yields a single row.
+    """
     kind = _format(path, INPUT_FORMATS, "input")
+    if series_columns is not None:
+        if kind != "csv":
+            raise ValueError("a series input must be a CSV file with one line per time step")
+        return _read_series_csv(stream, series_columns)
     if kind == "parquet":
         return _read_parquet(path, chunk_size)
     return _read_jsonl(stream) if kind == "jsonl" else _read_csv(stream)
@@ -152,6 +178,7 @@ def run_batch(
     chunk_size: int = 10_000,
     threads: int | None = None,
     show_progress: bool = True,
+    series: bool = False,
 ) -> BatchSummary:
     """Predict every row of ``input_path`` with the bundle in ``model_dir``.
 
@@ -162,12 +189,18 @@ def run_batch(
         chunk_size: Rows read, predicted and written at a time; bounds memory.
         threads: onnxruntime intra-op threads (``None``: all available cores).
         show_progress: Draw a progress bar on the terminal.
+        series: Read a CSV as one time series (forecasting) and forecast from its last steps.
 
     Returns:
         Counts, timing and the paths written.
     """
     started = time.perf_counter()
+    _format(input_path, INPUT_FORMATS, "input")  # fail before anything is opened or written
+    _format(output_path, OUTPUT_FORMATS, "output")
     predictor = Predictor(model_dir, threads=threads)
+    columns = getattr(predictor.codec, "columns", None) if series else None
+    if series and columns is None:
+        raise ValueError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
     errors_path = output_path.with_name(output_path.name + ".errors.jsonl")
     writer, errors = OutputWriter(output_path), OutputWriter(errors_path)
     rows = predicted = failed = 0
@@ -184,7 +217,7 @@ def run_batch(
     with progress:
         bar = progress.add_task("predict", total=size, rows=0)
         chunk: list[Row] = []
-        for row in read_rows(input_path, chunk_size, stream):
+        for row in read_rows(input_path, chunk_size, stream, columns):
             chunk.append(row)
             if len(chunk) == chunk_size:
                 good, bad = _predict_chunk(predictor, chunk, writer, errors)

@@ -104,6 +104,15 @@ def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
     (tmp_path / "in.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported input"):
         run_batch(sentiment_bundle, tmp_path / "in.txt", tmp_path / "out.jsonl", show_progress=False)
+    with pytest.raises(ValueError, match="forecasting model"):
+        run_batch(
+            sentiment_bundle,
+            tmp_path / "in.csv",
+            tmp_path / "o.jsonl",
+            show_progress=False,
+            series=True,
+        )
+    assert not list(tmp_path.glob("*.partial"))
     with pytest.raises(FileNotFoundError, match="bundle"):
         resolve_bundle(str(tmp_path))
 

@@ -1,12 +1,15 @@
+import json
 import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from models.config import ModelConfig, TrainConfig
 from models.export import export_checked
 from models.train import train
+from serving.batch import run_batch
 from serving.predictor import Predictor, save_bundle
 from tasks import InvalidRow, get_task
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
@@ -81,19 +84,62 @@ def test_baselines_on_a_known_series():
     assert scores["mae"] == 0.5 and scores["mse"] == 0.25 and scores["mase"] == 2.0
 
 
-def test_small_lstm_beats_the_naive_forecast_through_onnx(sine_csv, tmp_path):
-    task, prepared = prepare(sine_csv, tmp_path)
+@pytest.fixture(scope="module")
+def trained(sine_csv, tmp_path_factory):
+    """A small LSTM trained on the sine, exported, parity-checked and bundled."""
+    work = tmp_path_factory.mktemp("forecast")
+    task, prepared = prepare(sine_csv, work / "cache")
     fit = train(
         prepared,
         ModelConfig(cell="lstm", embedding_dim=16, hidden_size=32, dropout=0.0),
         TrainConfig(max_epochs=8, batch_size=32, learning_rate=0.005, patience=8),
-        tmp_path / "ckpt",
+        work / "ckpt",
     )
-    export_checked(fit.network, tmp_path / "m.onnx", prepared.codec.network_shape())
-    bundle = save_bundle(tmp_path / "bundle", "forecasting", prepared.codec, tmp_path / "m.onnx")
+    export_checked(fit.network, work / "m.onnx", prepared.codec.network_shape())
+    return task, prepared, save_bundle(work / "bundle", "forecasting", prepared.codec, work / "m.onnx")
+
+
+def test_small_lstm_beats_the_naive_forecasts_through_onnx(trained):
+    task, prepared, bundle = trained
     predictor = Predictor(bundle)
     rows, references = task.references(prepared.splits["test"], predictor.codec)
     scores = task.metrics(predictor.predict_rows(rows), references)
     assert scores["mase"] < scores["naive_mase"] and scores["mase"] < scores["seasonal_naive_mase"]
     forecast = predictor.predict_rows(rows[:1])[0]["forecast"]
     assert len(forecast) == 12 and min(forecast) > -2 and max(forecast) < 2  # original units
+
+
+def test_batch_job_forecasts_rows_and_reports_bad_histories(trained, sine_csv, tmp_path):
+    _, _, bundle = trained
+    series = pd.read_csv(sine_csv)[["load", "temp"]].interpolate().to_numpy().tolist()
+    rows = [
+        {"id": "a", "history": series[:60]},
+        {"id": "short", "history": series[:5]},
+        {"id": "nan", "history": series[:59] + [[float("nan"), 0.0]]},
+        {"id": "b", "history": series[100:148]},
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = run_batch(bundle, source, tmp_path / "out.jsonl", show_progress=False)
+    assert (summary.predicted, summary.errors) == (2, 2)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in out] == ["a", "b"] and all(len(o["forecast"]) == 12 for o in out)
+    errors = (tmp_path / "out.jsonl.errors.jsonl").read_text()
+    assert "needs at least 48" in errors and "NaN" in errors
+
+
+def test_batch_job_reads_one_series_csv(trained, sine_csv, tmp_path):
+    _, _, bundle = trained
+    summary = run_batch(
+        bundle, sine_csv.parent / "sine.csv", tmp_path / "out.parquet", show_progress=False, series=True
+    )
+    assert (summary.rows, summary.errors) == (
+        1,
+        1,
+    )  # the file has gaps: NaN is rejected, never filled silently
+    clean = tmp_path / "clean.csv"
+    frame = pd.read_csv(sine_csv)
+    frame.assign(load=frame["load"].interpolate()).to_csv(clean, index=False)
+    summary = run_batch(bundle, clean, tmp_path / "out.parquet", show_progress=False, series=True)
+    assert (summary.predicted, summary.errors) == (1, 0)
+    assert len(pq.read_table(tmp_path / "out.parquet").to_pylist()[0]["forecast"]) == 12
