@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import datasets
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -138,3 +139,22 @@ def fingerprint(*parts: Any) -> str:
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
+
+
+def load_prepared(cache: Path, task: Task, source: str, key: str) -> PreparedData | None:
+    """Prepared splits from the on-disk cache, or ``None`` when this key was never built."""
+    if not (cache / "codec.json").exists():
+        return None
+
+    stats = json.loads((cache / "stats.json").read_text())
+    return PreparedData(
+        datasets.load_from_disk(str(cache / "splits")), task.load_codec(cache), source, key, stats
+    )
+
+
+def save_prepared(prepared: PreparedData, cache: Path) -> PreparedData:
+    """Write splits, stats and codec assets so that the next ``prepare`` with the same key is instant."""
+    prepared.splits.save_to_disk(str(cache / "splits"))
+    (cache / "stats.json").write_text(json.dumps(prepared.stats))
+    prepared.codec.save(cache)
+    return prepared

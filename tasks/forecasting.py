@@ -18,7 +18,17 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task, fingerprint
+from tasks.base import (
+    Codec,
+    DataConfig,
+    DataSourceError,
+    InvalidRow,
+    PreparedData,
+    Task,
+    fingerprint,
+    load_prepared,
+    save_prepared,
+)
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.sources import first_available, load_from_hub
 
@@ -231,15 +241,9 @@ class Forecasting(Task):
             pd.util.hash_pandas_object(frame[columns], index=False).sum(),
         )
         cache = Path(config.cache_dir) / self.name / key
-        if (cache / "codec.json").exists():
-            return PreparedData(
-                datasets.load_from_disk(str(cache / "splits")),
-                ForecastCodec.load(cache),
-                source,
-                key,
-                json.loads((cache / "stats.json").read_text()),
-            )
-        return self._build(frame, columns, config, source, key, cache)
+        return load_prepared(cache, self, source, key) or self._build(
+            frame, columns, config, source, key, cache
+        )
 
     def _build(
         self,
@@ -294,10 +298,7 @@ class Forecasting(Task):
             stats[f"windows_{split}"] = len(history)
         splits = datasets.DatasetDict(splits)
         stats.update({"columns": len(columns), "season": season, "mase_scale": codec.mase_scale})
-        splits.save_to_disk(str(cache / "splits"))
-        (cache / "stats.json").write_text(json.dumps(stats))
-        codec.save(cache)
-        return PreparedData(splits, codec, source, key, stats)
+        return save_prepared(PreparedData(splits, codec, source, key, stats), cache)
 
     def load_codec(self, directory: Path) -> ForecastCodec:
         """Load the scaler and window settings saved in a model bundle."""

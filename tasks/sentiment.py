@@ -11,7 +11,17 @@ import numpy as np
 from pydantic import Field
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task, fingerprint
+from tasks.base import (
+    Codec,
+    DataConfig,
+    DataSourceError,
+    InvalidRow,
+    PreparedData,
+    Task,
+    fingerprint,
+    load_prepared,
+    save_prepared,
+)
 from tasks.classification_metrics import classification_scores
 from tasks.sources import first_available, load_from_hub, read_table
 
@@ -209,15 +219,7 @@ class Sentiment(Task):
         content = [raw[split].select_columns(["text", "label"]).to_dict() for split in sorted(raw)]
         key = fingerprint(CACHE_VERSION, config.model_dump(exclude={"cache_dir", "data_dir"}), content)
         cache = Path(config.cache_dir) / self.name / key
-        if (cache / "codec.json").exists():
-            return PreparedData(
-                datasets.load_from_disk(str(cache / "splits")),
-                SentimentCodec.load(cache),
-                source,
-                key,
-                json.loads((cache / "stats.json").read_text()),
-            )
-        return self._build(raw, config, source, key, cache)
+        return load_prepared(cache, self, source, key) or self._build(raw, config, source, key, cache)
 
     def _build(
         self, raw: datasets.DatasetDict, config: SentimentConfig, source: str, key: str, cache: Path
@@ -248,10 +250,7 @@ class Sentiment(Task):
         )
         stats.update({f"rows_{s}": len(t) for s, t in splits.items()})
         stats["vocab_size"] = codec.tokenizer.get_vocab_size()
-        splits.save_to_disk(str(cache / "splits"))
-        (cache / "stats.json").write_text(json.dumps(stats))
-        codec.save(cache)
-        return PreparedData(splits, codec, source, key, stats)
+        return save_prepared(PreparedData(splits, codec, source, key, stats), cache)
 
     def load_codec(self, directory: Path) -> SentimentCodec:
         """Load the tokenizer and label names saved in a model bundle."""
