@@ -143,3 +143,19 @@ def test_batch_job_reads_one_series_csv(trained, sine_csv, tmp_path):
     summary = run_batch(bundle, clean, tmp_path / "out.parquet", show_progress=False, series=True)
     assert (summary.predicted, summary.errors) == (1, 0)
     assert len(pq.read_table(tmp_path / "out.parquet").to_pylist()[0]["forecast"]) == 12
+
+
+def test_offline_default_is_statsmodels_co2_with_gaps_counted(tmp_path):
+    task = get_task("forecasting")
+    prepared = task.prepare(task.config(cache_dir=tmp_path))
+    assert prepared.source.startswith("statsmodels co2")
+    assert prepared.stats["interpolated_co2"] == 59 and prepared.stats["season"] == 52
+    assert prepared.codec.columns == ["co2"]
+    assert prepared.stats["windows_test"] == 2284 - int(2284 * 0.7) - int(2284 * 0.1) - 24 + 1
+
+
+def test_real_etth1_uses_the_usual_split(shared_data_dir, tmp_path):
+    task = get_task("forecasting")
+    prepared = task.prepare(task.config(data_dir=shared_data_dir, cache_dir=tmp_path, covariates=[]))
+    assert prepared.stats["windows_train"] == 8640 - 96 - 24 + 1
+    assert prepared.stats["windows_test"] == 2880 - 24 + 1
