@@ -142,12 +142,9 @@ def log_lineage(prepared: PreparedData) -> None:
         with warnings.catch_warnings():  # schema inference hints about integer columns, once per split
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.huggingface_dataset.from_huggingface(
-                prepared.splits[split],
-                path=prepared.source,
-                name=f"{split}",
-                digest=prepared.fingerprint,
+                prepared.splits[split], path=prepared.source, name=split, digest=prepared.fingerprint
             )
-        with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
+            with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
 
 
 def forecast_figure(
