@@ -56,13 +56,23 @@ def shared_data_dir() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A servable bundle: a small LSTM trained briefly on the synthetic task, exported and parity-checked."""
+def train_bundle(task_name: str, prepared, work: Path, model: dict, training: dict) -> Path:
+    """Train a small LSTM on prepared data, export it with the parity check, and write a servable bundle."""
     from models.config import ModelConfig, TrainConfig
     from models.export import export_checked
     from models.train import train
     from serving.predictor import save_bundle
+
+    fit = train(
+        prepared, ModelConfig(cell="lstm", dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
+    )
+    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape())
+    return save_bundle(work / "bundle", task_name, prepared.codec, work / "model.onnx", {"cell": "lstm"})
+
+
+@pytest.fixture(scope="session")
+def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A servable bundle: a small LSTM trained briefly on the synthetic task."""
     from tasks import get_task
 
     work = tmp_path_factory.mktemp("bundle")
@@ -70,14 +80,13 @@ def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPath
     prepared = task.prepare(
         task.config(data_dir=synthetic_data_dir, cache_dir=work / "cache", min_frequency=1)
     )
-    fit = train(
+    return train_bundle(
+        "sentiment",
         prepared,
-        ModelConfig(cell="lstm", embedding_dim=16, hidden_size=16, dropout=0.0),
-        TrainConfig(max_epochs=6, batch_size=32, learning_rate=0.01, patience=6),
-        work / "checkpoints",
+        work,
+        {"embedding_dim": 16, "hidden_size": 16},
+        {"max_epochs": 6, "batch_size": 32, "learning_rate": 0.01, "patience": 6},
     )
-    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape())
-    return save_bundle(work / "bundle", "sentiment", prepared.codec, work / "model.onnx", {"cell": "lstm"})
 
 
 @pytest.fixture(scope="session")

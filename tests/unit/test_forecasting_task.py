@@ -5,12 +5,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import train_bundle
 
-from models.config import ModelConfig, TrainConfig
-from models.export import export_checked
-from models.train import train
 from serving.batch import run_batch
-from serving.predictor import Predictor, save_bundle
+from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
 
@@ -89,14 +87,14 @@ def trained(sine_csv, tmp_path_factory):
     """A small LSTM trained on the sine, exported, parity-checked and bundled."""
     work = tmp_path_factory.mktemp("forecast")
     task, prepared = prepare(sine_csv, work / "cache")
-    fit = train(
+    bundle = train_bundle(
+        "forecasting",
         prepared,
-        ModelConfig(cell="lstm", embedding_dim=16, hidden_size=32, dropout=0.0),
-        TrainConfig(max_epochs=8, batch_size=32, learning_rate=0.005, patience=8),
-        work / "ckpt",
+        work,
+        {"embedding_dim": 16, "hidden_size": 32},
+        {"max_epochs": 8, "batch_size": 32, "learning_rate": 0.005, "patience": 8},
     )
-    export_checked(fit.network, work / "m.onnx", prepared.codec.network_shape())
-    return task, prepared, save_bundle(work / "bundle", "forecasting", prepared.codec, work / "m.onnx")
+    return task, prepared, bundle
 
 
 def test_small_lstm_beats_the_naive_forecasts_through_onnx(trained):
