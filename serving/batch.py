@@ -70,9 +70,11 @@ def _read_jsonl(stream: io.BufferedReader) -> Iterator[Row]:
 
 
 def _read_csv(stream: io.BufferedReader) -> Iterator[Row]:
-    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline=""))
     header = next(reader, None) or []
     for number, fields in enumerate(reader, start=1):
+        if not fields:
+            continue  # a blank line is not a row
         if len(fields) != len(header):
             yield number, InvalidRow(f"row has {len(fields)} fields, header has {len(header)}")
         else:
@@ -89,7 +91,7 @@ def _read_parquet(path: Path, chunk_size: int) -> Iterator[Row]:
 
 def _read_series_csv(stream: io.BufferedReader, columns: list[str]) -> Iterator[Row]:
     """The whole CSV as one series: a single row whose ``history`` holds ``columns`` of every line."""
-    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline=""))
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
         yield 1, InvalidRow(f"series CSV lacks column(s) {missing}")

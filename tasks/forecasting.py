@@ -196,8 +196,12 @@ class Forecasting(Task):
     promotion_direction = "min"
 
     def _frames(self, config: ForecastingConfig) -> list[tuple[str, Any]]:
-        def read(path: Path) -> pd.DataFrame | None:
-            return pd.read_csv(path) if path.is_file() else None
+        def read(path: Path, required: bool) -> pd.DataFrame | None:
+            if path.is_file():
+                return pd.read_csv(path)
+            if required:
+                raise DataSourceError(f"file not found: {path}")
+            return None
 
         def hub() -> pd.DataFrame | None:
             return (
@@ -213,10 +217,15 @@ class Forecasting(Task):
             return frame.rename_axis("date").reset_index()
 
         return [
-            (f"file {config.csv_file}", lambda: read(config.csv_file) if config.csv_file else None),
+            (
+                f"file {config.csv_file}",
+                lambda: read(config.csv_file, required=True) if config.csv_file else None,
+            ),
             (
                 f"data_dir {config.data_dir}/ett/ETTh1.csv",
-                lambda: read(config.data_dir / "ett" / "ETTh1.csv") if config.data_dir else None,
+                lambda: (
+                    read(config.data_dir / "ett" / "ETTh1.csv", required=False) if config.data_dir else None
+                ),
             ),
             (f"hub {config.hub_id}", hub),
             ("statsmodels co2 (weekly)", co2),
@@ -232,7 +241,11 @@ class Forecasting(Task):
             raise DataSourceError(f"{source} lacks column(s) {sorted(missing)}; set date_column/target")
         covariates = config.covariates
         if covariates is None:
-            covariates = [c for c in frame.columns if c not in {config.date_column, target}]
+            numeric = frame.select_dtypes("number").columns
+            covariates = [c for c in numeric if c not in {config.date_column, target}]
+        unknown = sorted(set(covariates) - set(frame.columns))
+        if unknown:
+            raise DataSourceError(f"{source} has no column(s) {unknown}; columns: {list(frame.columns)}")
         columns = [target, *covariates]
         key = fingerprint(
             CACHE_VERSION,
@@ -256,7 +269,11 @@ class Forecasting(Task):
     ) -> PreparedData:
         values = frame[columns].apply(pd.to_numeric, errors="coerce")
         stats: dict[str, float] = {f"interpolated_{c}": int(values[c].isna().sum()) for c in columns}
-        values = values.interpolate(limit_direction="both").to_numpy(np.float64)
+        values = values.interpolate(limit_direction="both")
+        empty = [c for c in columns if values[c].isna().any()]
+        if empty:
+            raise DataSourceError(f"column(s) {empty} hold no numeric values; choose numeric covariates")
+        values = values.to_numpy(np.float64)
         if config.limit:
             values = values[: config.limit]
         lengths = config.split_lengths or (ETT_SPLIT if "ett" in source.lower() else None)
@@ -273,6 +290,11 @@ class Forecasting(Task):
             "test": (val_end - config.lookback, val_end + lengths[2]),
         }
         season = config.season or infer_season(frame[config.date_column])
+        if season > config.lookback:
+            raise DataSourceError(
+                f"the series' season ({season} steps) is longer than lookback "
+                f"({config.lookback}); raise lookback or set season"
+            )
         train = values[:train_end]
         codec = ForecastCodec(
             columns,

@@ -23,7 +23,7 @@ from tasks.base import (
     save_prepared,
 )
 from tasks.classification_metrics import classification_scores
-from tasks.sources import first_available, load_from_hub, read_table
+from tasks.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
 
 PAD, UNK = "[PAD]", "[UNK]"
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
@@ -154,12 +154,17 @@ def train_tokenizer(texts: list[str], config: SentimentConfig) -> Tokenizer:
 
 def read_sst_lines(path: Path) -> datasets.Dataset:
     """Read the SST line format: ``<label> <text>`` per line."""
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
     labels, texts = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         label, _, text = line.strip().partition(" ")
-        if label:
-            labels.append(int(label))
-            texts.append(text)
+        if not label:
+            continue
+        if not label.lstrip("-").isdigit():
+            raise DataSourceError(f"{path}:{number}: expected '<label> <text>', got {line[:40]!r}")
+        labels.append(int(label))
+        texts.append(text)
     return datasets.Dataset.from_dict({"text": texts, "label": labels})
 
 
@@ -182,7 +187,7 @@ class Sentiment(Task):
             files["validation"] = config.validation_file
         splits = {}
         for split, path in files.items():
-            table = read_sst_lines(path) if path.suffix in {"", ".txt"} else read_table(path)
+            table = read_table(path) if path.suffix.lower() in TABLE_BUILDERS else read_sst_lines(path)
             missing = {config.text_column, config.label_column} - set(table.column_names)
             if missing:
                 raise DataSourceError(

@@ -60,28 +60,27 @@ def load_from_hub(dataset_id: str, alternatives: str) -> datasets.DatasetDict:
         ) from error
 
 
-def first_available(
-    loaders: list[tuple[str, Callable[[], datasets.DatasetDict | None]]],
-) -> tuple[str, datasets.DatasetDict]:
-    """Try data sources in order and return the first one that yields data.
+def first_available(loaders: list[tuple[str, Callable[[], T | None]]]) -> tuple[str, T]:
+    """Return the first configured data source, in order.
+
+    A loader returns ``None`` when its source is not configured (try the next one). A source that is
+    configured but cannot be read raises at once: silently training on other data would be worse.
 
     Args:
-        loaders: ``(description, loader)`` pairs; a loader returns ``None`` when it is not configured.
+        loaders: ``(description, loader)`` pairs.
 
     Returns:
-        The description of the source used and its splits.
+        The description of the source used and what its loader returned.
 
     Raises:
-        DataSourceError: If no loader yields data; the message lists every attempt.
+        DataSourceError: From the first configured source that fails, or naming every source when none
+            is configured.
     """
-    failures = []
     for description, loader in loaders:
         try:
-            splits = loader()
+            data = loader()
         except DataSourceError as error:
-            failures.append(f"{description}: {error}")
-            continue
-        if splits is not None:
-            return description, splits
-        failures.append(f"{description}: not configured")
-    raise DataSourceError("no data source could be read:\n  " + "\n  ".join(failures))
+            raise DataSourceError(f"{description}: {error}") from error
+        if data is not None:
+            return description, data
+    raise DataSourceError("no data source is configured; tried: " + "; ".join(d for d, _ in loaders))

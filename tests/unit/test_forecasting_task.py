@@ -157,3 +157,25 @@ def test_real_etth1_uses_the_usual_split(shared_data_dir, tmp_path):
     prepared = task.prepare(task.config(data_dir=shared_data_dir, cache_dir=tmp_path, covariates=[]))
     assert prepared.stats["windows_train"] == 8640 - 96 - 24 + 1
     assert prepared.stats["windows_test"] == 2880 - 24 + 1
+
+
+def test_configured_sources_that_fail_never_fall_back_to_other_data(sine_csv, tmp_path):
+    from tasks import DataSourceError
+
+    task = get_task("forecasting")
+    with pytest.raises(DataSourceError, match="file not found"):
+        task.prepare(task.config(csv_file=tmp_path / "typo.csv", cache_dir=tmp_path))
+    with pytest.raises(DataSourceError, match=r"no column\(s\) \['humidity'\]"):
+        prepare(sine_csv, tmp_path, covariates=["humidity"])
+    with pytest.raises(DataSourceError, match="season"):
+        task.prepare(task.config(cache_dir=tmp_path, lookback=48))  # weekly CO2: season 52
+
+
+def test_text_columns_are_not_taken_as_covariates(sine_csv, tmp_path):
+    frame = pd.read_csv(sine_csv).assign(note="calm day")
+    path = tmp_path / "with_text.csv"
+    frame.to_csv(path, index=False)
+    _, prepared = prepare(path, tmp_path)
+    assert prepared.codec.columns == ["load", "temp"]
+    with pytest.raises(Exception, match="no numeric values"):
+        prepare(path, tmp_path / "c2", covariates=["note"])

@@ -138,3 +138,15 @@ def test_bpe_tokenizer_option(task, synthetic_data_dir, tmp_path):
         )
     )
     assert prepared.codec.network_shape()["vocab_size"] <= 60
+
+
+def test_named_files_that_fail_never_fall_back_to_other_data(task, synthetic_data_dir, tmp_path):
+    train = synthetic_data_dir / "sst2" / "stsa.binary.train"  # SST line format, any suffix
+    with pytest.raises(DataSourceError, match="test_file"):
+        task.prepare(task.config(train_file=train, data_dir=synthetic_data_dir, cache_dir=tmp_path))
+    bad = tmp_path / "bad.train"
+    bad.write_text("positive great film\n")
+    with pytest.raises(DataSourceError, match=r"bad.train:1: expected"):
+        task.prepare(task.config(train_file=bad, test_file=bad, cache_dir=tmp_path))
+    prepared = task.prepare(task.config(train_file=train, test_file=train, cache_dir=tmp_path))
+    assert prepared.source.startswith("files")
