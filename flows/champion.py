@@ -1,9 +1,15 @@
-"""The champion gate: a new version takes the ``champion`` alias only if it is better."""
+"""The champion gate: a new version takes the ``champion`` alias only if it is better.
+
+Scores are compared on the same test data: when the champion was scored on other data (another
+data fingerprint, e.g. a smoke run or a new data set), it is re-scored on this run's test split first.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from prefect import task
@@ -15,15 +21,23 @@ from tasks import Task
 CHAMPION = "champion"
 
 
-def champion_score(model_name: str, metric: str) -> tuple[str | None, float | None]:
-    """The current champion's version and its test score on ``metric`` (``None`` if there is none)."""
+def current_champion(model_name: str) -> ModelVersion | None:
+    """The version holding the ``champion`` alias, or ``None`` when there is none yet.
+
+    Only a missing model or alias means "no champion"; any other failure (server down) is retried
+    and then raised, never taken as licence to promote.
+    """
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        return None, None
-    score = version.tags.get(f"test_{metric}")
-    return version.version, float(score) if score is not None else None
+        registered = with_retries(lambda: client.get_registered_model(model_name), "read registered model")
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    version = registered.aliases.get(CHAMPION)
+    if version is None:
+        return None
+    return with_retries(lambda: client.get_model_version(model_name, str(version)), "read champion version")
 
 
 def promote(model_name: str, version: str) -> None:
@@ -35,30 +49,58 @@ def promote(model_name: str, version: str) -> None:
 
 
 @task(name="promote-champion", cache_policy=NO_CACHE)
-def promote_best(task_: Task, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Move ``champion`` to the best new version only if it beats the current champion."""
+def promote_best(
+    task_: Task,
+    rows: list[dict[str, Any]],
+    fingerprint: str | None = None,
+    rescore: Callable[[str], float] | None = None,
+) -> dict[str, Any]:
+    """Move ``champion`` to the best new version only if it beats the current champion.
+
+    Args:
+        task_: The task, which names the promotion metric and its direction.
+        rows: One summary per trained cell; registered ones carry ``version`` and ``test_<metric>``.
+        fingerprint: Fingerprint of the data the candidates were scored on.
+        rescore: Scores a registered version on that data; used when the champion was scored elsewhere.
+
+    Returns:
+        The decision: both scores, both versions, whether it promoted, and why.
+    """
     metric, model_name = task_.promotion_metric, f"seqops-{task_.name}"
     candidates = [r for r in rows if "version" in r]
     if not candidates:
         return {"promoted": False, "reason": "no registered candidate"}
     sign = 1 if task_.promotion_direction == "max" else -1
     best = max(candidates, key=lambda r: sign * r[f"test_{metric}"])
-    incumbent_version, incumbent = champion_score(model_name, metric)
+    score = best[f"test_{metric}"]
+    champion = current_champion(model_name)
+    incumbent, note = None, ""
+    if champion is not None:
+        tag = champion.tags.get(f"test_{metric}")
+        incumbent = float(tag) if tag is not None else None
+        if fingerprint and champion.tags.get("data_fingerprint") != fingerprint and rescore is not None:
+            try:
+                incumbent, note = rescore(champion.version), " (champion re-scored on this data)"
+            except Exception as error:  # a champion that cannot serve this data cannot defend its title
+                incumbent, note = None, f" (champion could not be scored on this data: {error})"
     decision = {
         "metric": metric,
         "candidate_version": best["version"],
-        "candidate": best[f"test_{metric}"],
-        "champion_version": incumbent_version,
+        "candidate": score,
+        "champion_version": champion.version if champion else None,
         "champion": incumbent,
     }
-    if task_.is_better(best[f"test_{metric}"], incumbent):
+    if task_.is_better(score, incumbent):
         promote(model_name, best["version"])
-        reason = (
-            "no champion yet" if incumbent is None else f"{metric} {best[f'test_{metric}']} beats {incumbent}"
-        )
+        if champion is None:
+            reason = "no champion yet"
+        elif incumbent is None:
+            reason = f"{metric} {score:.4f} promoted{note}"
+        else:
+            reason = f"{metric} {score:.4f} beats {incumbent:.4f}{note}"
         return {**decision, "promoted": True, "reason": reason}
     return {
         **decision,
         "promoted": False,
-        "reason": f"{metric} {best[f'test_{metric}']} does not beat {incumbent}",
+        "reason": f"{metric} {score:.4f} does not beat {incumbent:.4f}{note}",
     }

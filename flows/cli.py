@@ -79,7 +79,9 @@ def print_summary(results: list[dict[str, Any]]) -> None:
 
 
 def _cell(value: Any) -> str:
-    return f"{value:.2e}" if isinstance(value, float) and 0 < abs(value) < 1e-3 else str(value)
+    if isinstance(value, float):
+        return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4g}"
+    return str(value)
 
 
 def _run(

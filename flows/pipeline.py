@@ -30,7 +30,7 @@ from flows.tracking import (
 )
 from models.export import ParityError, export_checked
 from models.train import FitResult, train
-from serving.predictor import Predictor, save_bundle
+from serving.predictor import Predictor, resolve_bundle, save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
 
@@ -131,7 +131,7 @@ def ship_cell(
         return {**row, "status": f"not registered: {error}"}
     metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
     size = (bundle_dir / "model.onnx").stat().st_size
-    row.update({f"test_{k}": round(v, 4) for k, v in metrics.items()})
+    row.update({f"test_{k}": v for k, v in metrics.items()})
     row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
     with_retries(
         lambda: mlflow.log_metrics(
@@ -198,9 +198,17 @@ def run_task(
             with mlflow.start_run(run_name=f"{task_name}-{cell}", nested=True):
                 log_lineage(prepared)
                 rows.append(ship_cell(task_, prepared, settings, profile, cell, work_dir, register))
-        decision = (
-            promote_best(task_, rows) if register else {"promoted": False, "reason": "registration off"}
-        )
+        if register:
+            model_name = f"seqops-{task_name}"
+
+            def rescore(version: str) -> float:
+                bundle = resolve_bundle(f"models:/{model_name}/{version}")
+                scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
+                return scores[task_.promotion_metric]
+
+            decision = promote_best(task_, rows, prepared.fingerprint, rescore)
+        else:
+            decision = {"promoted": False, "reason": "registration off"}
         mlflow.log_dict(decision, "promotion.json")
         mlflow.set_tag("promotion", decision["reason"])
     create_table_artifact(

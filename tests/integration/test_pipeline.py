@@ -114,6 +114,33 @@ def test_champion_gate_keeps_a_better_champion_and_takes_a_better_candidate(pipe
     client.set_registered_model_alias("seqops-sentiment", "champion", before)
 
 
+def test_champion_scored_on_other_data_is_rescored_before_the_comparison(pipeline_run, tracking_uri):
+    from flows.champion import promote_best
+    from tasks import get_task
+
+    client = MlflowClient(tracking_uri)
+    task = get_task("sentiment")
+    before = client.get_model_version_by_alias("seqops-sentiment", "champion").version
+    other = next(
+        v.version for v in client.search_model_versions("name='seqops-sentiment'") if v.version != before
+    )
+    rescored = []
+    kept = promote_best.fn(
+        task,
+        [{"version": other, "test_macro_f1": 0.5}],
+        "new-data",
+        lambda version: rescored.append(version) or 0.6,
+    )
+    assert rescored == [before] and not kept["promoted"] and "re-scored" in kept["reason"]
+
+    def broken(version):
+        raise RuntimeError("tokenizer mismatch")
+
+    taken = promote_best.fn(task, [{"version": other, "test_macro_f1": 0.5}], "new-data", broken)
+    assert taken["promoted"] and "could not be scored" in taken["reason"]
+    client.set_registered_model_alias("seqops-sentiment", "champion", before)
+
+
 def test_seqops_predict_from_the_registry(pipeline_run, tracking_uri, tmp_path):
     source = tmp_path / "in.jsonl"
     rows = [
