@@ -94,6 +94,7 @@ def _run(
 ) -> None:
     embedded_defaults(work_dir)
     from flows.config import ConfigError, resolve_run
+    from tasks import DataSourceError
 
     try:
         resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect starts
@@ -109,6 +110,9 @@ def _run(
         )
     except ConfigError as error:
         console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    except DataSourceError as error:
+        console.print(f"[red]data error:[/red] {error}")
         raise typer.Exit(2) from None
     print_summary(results)
 
@@ -157,6 +161,9 @@ def predict_command(
     ] = False,
 ) -> None:
     """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl."""
+    from mlflow.exceptions import MlflowException
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OnnxRuntimeError
+
     from serving.batch import run_batch
     from serving.predictor import resolve_bundle
 
@@ -173,7 +180,7 @@ def predict_command(
             progress and sys.stderr.isatty(),
             series,
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, MlflowException, OnnxRuntimeError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     console.print(summary.line())

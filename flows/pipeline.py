@@ -31,7 +31,7 @@ from flows.tracking import (
 from models.export import ParityError, export_checked
 from models.train import FitResult, train
 from serving.predictor import Predictor, resolve_bundle, save_bundle
-from serving.pyfunc import BUNDLE_ARTIFACT, MODEL_CODE, PIP_REQUIREMENTS
+from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
 
 
@@ -152,6 +152,7 @@ def ship_cell(
             python_model=str(MODEL_CODE),
             artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
             pip_requirements=PIP_REQUIREMENTS,
+            code_paths=CODE_PATHS,
         ),
         "log pyfunc model",
     )

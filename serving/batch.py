@@ -124,7 +124,12 @@ def read_rows(
 
 
 class OutputWriter:
-    """Writes prediction records as JSONL or Parquet to ``<path>.partial``; ``close`` renames it."""
+    """Writes records as JSONL or Parquet to ``<path>.partial``; ``close`` renames it into place.
+
+    Each record holds ``row``, the kept ``input`` fields and the prediction (or error) fields. JSONL
+    lines put the input fields beside the prediction; Parquet keeps them as one JSON text column,
+    because input fields vary from row to row and a Parquet file has one fixed schema.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -132,45 +137,49 @@ class OutputWriter:
         self.kind = _format(path, OUTPUT_FORMATS, "output")
         self.stream = self.partial.open("w", encoding="utf-8") if self.kind == "jsonl" else None
         self.parquet: pq.ParquetWriter | None = None
-        self.schema: pa.Schema | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """Append records."""
         if not records:
             return
         if self.stream is not None:
-            self.stream.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            self.stream.writelines(json.dumps(flatten(r), ensure_ascii=False) + "\n" for r in records)
             return
-        table = pa.Table.from_pylist(records, schema=self.schema)
+        rows = [{**r, "input": json.dumps(r["input"], ensure_ascii=False)} for r in records]
+        table = pa.Table.from_pylist(rows, schema=self.parquet.schema if self.parquet else None)
         if self.parquet is None:
-            self.schema = table.schema
-            self.parquet = pq.ParquetWriter(self.partial, self.schema)
+            self.parquet = pq.ParquetWriter(self.partial, table.schema)
         self.parquet.write_table(table)
 
     def close(self) -> None:
         """Finish the file and move it into place (an empty Parquet output still gets a file)."""
         if self.stream is not None:
             self.stream.close()
+        elif self.parquet is None:
+            pq.write_table(pa.table({"row": pa.array([], pa.int64())}), self.partial)
         else:
-            if self.parquet is None:
-                pq.write_table(pa.table({"row": pa.array([], pa.int64())}), self.partial)
-            else:
-                self.parquet.close()
+            self.parquet.close()
         os.replace(self.partial, self.path)
 
+    def abort(self) -> None:
+        """Close and delete the unfinished file."""
+        if self.stream is not None:
+            self.stream.close()
+        elif self.parquet is not None:
+            self.parquet.close()
+        self.partial.unlink(missing_ok=True)
 
-def passthrough(record: dict[str, Any], reserved: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Input fields kept beside the prediction.
 
-    Only scalars are kept; a field named like a prediction field (such as a reference ``label``)
-    or ``row`` is renamed ``input_<name>``.
-    """
-    taken = reserved or {}
-    return {
-        (f"input_{k}" if k in taken or k == "row" else k): v
-        for k, v in record.items()
-        if isinstance(v, str | int | float | bool) or v is None
-    }
+def kept_input(record: dict[str, Any]) -> dict[str, Any]:
+    """Input fields kept beside the prediction: the scalar ones."""
+    return {k: v for k, v in record.items() if isinstance(v, str | int | float | bool) or v is None}
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """Input fields beside the prediction; a clashing name (such as ``label``) becomes ``input_<name>``."""
+    fields = {k: v for k, v in record.items() if k != "input"}
+    inputs = {(f"input_{k}" if k in fields else k): v for k, v in (record.get("input") or {}).items()}
+    return {"row": fields.pop("row"), **inputs, **fields}
 
 
 def run_batch(
@@ -204,7 +213,6 @@ def run_batch(
     if series and columns is None:
         raise ValueError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
     errors_path = output_path.with_name(output_path.name + ".errors.jsonl")
-    writer, errors = OutputWriter(output_path), OutputWriter(errors_path)
     rows = predicted = failed = 0
     progress = Progress(
         TextColumn("[bold]predict"),
@@ -216,20 +224,27 @@ def run_batch(
     )
     stream = None if input_path.suffix.lower() == ".parquet" else input_path.open("rb")
     size = pq.ParquetFile(input_path).metadata.num_rows if stream is None else input_path.stat().st_size
-    with progress:
-        bar = progress.add_task("predict", total=size, rows=0)
-        chunk: list[Row] = []
-        for row in read_rows(input_path, chunk_size, stream, columns):
-            chunk.append(row)
-            if len(chunk) == chunk_size:
-                good, bad = _predict_chunk(predictor, chunk, writer, errors)
-                rows, predicted, failed, chunk = rows + len(chunk), predicted + good, failed + bad, []
-                progress.update(bar, completed=rows if stream is None else stream.tell(), rows=rows)
-        good, bad = _predict_chunk(predictor, chunk, writer, errors)
-        rows, predicted, failed = rows + len(chunk), predicted + good, failed + bad
-        progress.update(bar, completed=size, rows=rows)
-    if stream is not None:
-        stream.close()
+    writer, errors = OutputWriter(output_path), OutputWriter(errors_path)
+    try:
+        with progress:
+            bar = progress.add_task("predict", total=size, rows=0)
+            chunk: list[Row] = []
+            for row in read_rows(input_path, chunk_size, stream, columns):
+                chunk.append(row)
+                if len(chunk) == chunk_size:
+                    good, bad = _predict_chunk(predictor, chunk, writer, errors)
+                    rows, predicted, failed, chunk = rows + len(chunk), predicted + good, failed + bad, []
+                    progress.update(bar, completed=rows if stream is None else stream.tell(), rows=rows)
+            good, bad = _predict_chunk(predictor, chunk, writer, errors)
+            rows, predicted, failed = rows + len(chunk), predicted + good, failed + bad
+            progress.update(bar, completed=size, rows=rows)
+    except BaseException:  # nothing half-written is left looking like a result
+        writer.abort()
+        errors.abort()
+        raise
+    finally:
+        if stream is not None:
+            stream.close()
     writer.close()
     errors.close()
     if not failed:
@@ -261,13 +276,13 @@ def _predict_chunk(
                 {
                     "row": number,
                     "error": str(reason),
-                    "input": passthrough(record) if isinstance(record, dict) else None,
+                    "input": kept_input(record) if isinstance(record, dict) else {},
                 }
             )
     predictions = predictor.predict_items(items)
     writer.write(
         [
-            {"row": number, **passthrough(record, prediction), **prediction}
+            {"row": number, "input": kept_input(record), **prediction}
             for (number, record), prediction in zip(good, predictions, strict=True)
         ]
     )

@@ -17,7 +17,10 @@ warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` me
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_CODE = Path(__file__).with_name("pyfunc_entry.py")  # logged as code, so no pickled object
+# The torch-free packages the model imports, copied into it so it loads where seqops is not installed.
+CODE_PATHS = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tasks")]
 PIP_REQUIREMENTS = [
+    "mlflow==3.17.2",
     "onnxruntime==1.32.0",
     "tokenizers==0.23.3",
     "numpy==2.4.6",

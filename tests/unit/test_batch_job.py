@@ -77,7 +77,7 @@ def test_csv_in_parquet_out_with_wrong_field_counts(sentiment_bundle, tmp_path):
     output = tmp_path / "out.parquet"
     summary = run_batch(sentiment_bundle, source, output, show_progress=False)
     table = pq.read_table(output).to_pylist()
-    assert [r["id"] for r in table] == ["1", "2"] and summary.errors == 3
+    assert [json.loads(r["input"])["id"] for r in table] == ["1", "2"] and summary.errors == 3
     errors = read_jsonl(tmp_path / "out.parquet.errors.jsonl")
     assert [(e["row"], "fields" in e["error"]) for e in errors] == [(3, True), (4, True), (5, False)]
 
@@ -98,6 +98,19 @@ def test_input_fields_named_like_prediction_fields_are_kept_apart(sentiment_bund
     (record,) = read_jsonl(tmp_path / "out.jsonl")
     assert record["input_label"] == "negative" and record["input_row"] == 99 and record["row"] == 1
     assert record["label"] in {"negative", "positive"}
+
+
+def test_parquet_output_keeps_fields_that_vary_between_chunks(sentiment_bundle, tmp_path):
+    rows = [
+        {"text": "great film", "score": 2},
+        {"text": "dull", "score": 2.5, "late": "only here"},
+        {"text": "fine", "score": None},
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_batch(sentiment_bundle, source, tmp_path / "out.parquet", chunk_size=1, show_progress=False)
+    inputs = [json.loads(r["input"]) for r in pq.read_table(tmp_path / "out.parquet").to_pylist()]
+    assert inputs == rows  # nothing dropped, nothing truncated
 
 
 def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
@@ -133,3 +146,11 @@ def test_cli_predict_never_imports_torch(sentiment_bundle, tmp_path):
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "9 rows: 4 predicted, 5 errors" in completed.stdout
+
+
+def test_unreadable_input_leaves_no_output_behind(sentiment_bundle, tmp_path):
+    broken = tmp_path / "in.parquet"
+    broken.write_bytes(b"not a parquet file")
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error type
+        run_batch(sentiment_bundle, broken, tmp_path / "out.jsonl", show_progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
