@@ -95,35 +95,38 @@ def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
     assert [row["cell"] for row in table] == CELLS
 
 
-def test_champion_gate_keeps_a_better_champion_and_takes_a_better_candidate(pipeline_run, tracking_uri):
-    from flows.champion import promote_best
-    from tasks import get_task
-
+@pytest.fixture
+def gate(pipeline_run, tracking_uri):
+    """The registry client, the champion's version and another version; the champion is restored after."""
     client = MlflowClient(tracking_uri)
-    task = get_task("sentiment")
     before = client.get_model_version_by_alias("seqops-sentiment", "champion").version
     other = next(
         v.version for v in client.search_model_versions("name='seqops-sentiment'") if v.version != before
     )
+    yield client, before, other
+    client.set_registered_model_alias("seqops-sentiment", "champion", before)
+
+
+def test_champion_gate_keeps_a_better_champion_and_takes_a_better_candidate(gate):
+    from flows.champion import promote_best
+    from tasks import get_task
+
+    client, before, other = gate
+    task = get_task("sentiment")
     worse = promote_best.fn(task, [{"version": other, "test_macro_f1": -1.0}])
     assert not worse["promoted"] and "does not beat" in worse["reason"]
     assert client.get_model_version_by_alias("seqops-sentiment", "champion").version == before
     better = promote_best.fn(task, [{"version": other, "test_macro_f1": 2.0}])
     assert better["promoted"]
     assert client.get_model_version_by_alias("seqops-sentiment", "champion").version == other
-    client.set_registered_model_alias("seqops-sentiment", "champion", before)
 
 
-def test_champion_scored_on_other_data_is_rescored_before_the_comparison(pipeline_run, tracking_uri):
+def test_champion_scored_on_other_data_is_rescored_before_the_comparison(gate):
     from flows.champion import promote_best
     from tasks import get_task
 
-    client = MlflowClient(tracking_uri)
+    _, before, other = gate
     task = get_task("sentiment")
-    before = client.get_model_version_by_alias("seqops-sentiment", "champion").version
-    other = next(
-        v.version for v in client.search_model_versions("name='seqops-sentiment'") if v.version != before
-    )
     rescored = []
     kept = promote_best.fn(
         task,
@@ -138,7 +141,6 @@ def test_champion_scored_on_other_data_is_rescored_before_the_comparison(pipelin
 
     taken = promote_best.fn(task, [{"version": other, "test_macro_f1": 0.5}], "new-data", broken)
     assert taken["promoted"] and "could not be scored" in taken["reason"]
-    client.set_registered_model_alias("seqops-sentiment", "champion", before)
 
 
 def test_seqops_predict_from_the_registry(pipeline_run, tracking_uri, tmp_path):
