@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tasks import Codec, PreparedData, Task
-from tasks.classification_metrics import confusion_matrix
+from tasks.classification import confusion_matrix
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 T = TypeVar("T")

@@ -50,12 +50,12 @@ class ClassifierModule(pl.LightningModule):
         self.train_metrics = classification_metrics(num_classes, "train_")
         self.val_metrics = classification_metrics(num_classes, "val_")
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Class logits for a padded batch."""
-        return self.network(input_ids, lengths)
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits for a padded batch (token ids or vectors per step)."""
+        return self.network(inputs, lengths)
 
     def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["lengths"])
+        logits = self(batch["inputs"], batch["lengths"])
         loss = self.loss(logits, batch["targets"])
         metrics(logits, batch["targets"])
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))

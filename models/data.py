@@ -1,37 +1,60 @@
-"""Encoded dataset splits as PyTorch batches: padded ids, lengths and targets."""
+"""Encoded dataset splits as PyTorch batches: padded inputs (ids or vectors), lengths and targets."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 
-class TokenSequences(Dataset):
-    """Token-id sequences and integer targets held in memory."""
+class PaddedSequences(Dataset):
+    """Variable-length sequences (token ids, or one vector per step) and integer targets held in memory."""
 
-    def __init__(self, sequences: Sequence[Sequence[int]], targets: Sequence[int]):
-        self.sequences = [list(s) if len(s) else [0] for s in sequences]
+    def __init__(self, sequences: Sequence[np.ndarray], targets: Sequence[int]):
+        # An empty sequence becomes one padding step: every sequence needs a length of at least 1.
+        self.sequences = [
+            torch.tensor(np.asarray(s)) if len(s) else torch.zeros(1, *np.shape(s)[1:], dtype=torch.long)
+            for s in sequences
+        ]
         self.targets = list(targets)
 
     def __len__(self) -> int:
         return len(self.sequences)
 
-    def __getitem__(self, index: int) -> tuple[list[int], int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.sequences[index], self.targets[index]
 
 
-def pad_batch(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
-    """Right-pad a batch with id 0; return ``input_ids``, ``lengths`` and ``targets``."""
-    lengths = torch.tensor([len(ids) for ids, _ in batch], dtype=torch.long)
-    input_ids = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
-    for row, (ids, _) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
+def pad_batch(batch: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+    """Right-pad a batch with zeros; return ``inputs``, ``lengths`` and ``targets``."""
+    lengths = torch.tensor([len(steps) for steps, _ in batch], dtype=torch.long)
+    first = batch[0][0]
+    inputs = torch.zeros(len(batch), int(lengths.max()), *first.shape[1:], dtype=first.dtype)
+    for row, (steps, _) in enumerate(batch):
+        inputs[row, : len(steps)] = steps
     targets = torch.tensor([target for _, target in batch], dtype=torch.long)
-    return {"input_ids": input_ids, "lengths": lengths, "targets": targets}
+    return {"inputs": inputs, "lengths": lengths, "targets": targets}
+
+
+def ragged_column(dataset: Any, name: str) -> list[np.ndarray]:
+    """A list-of-lists column of a ``datasets.Dataset`` as one numpy array per row, without Python lists.
+
+    Token ids come back as 1-D integer arrays; fixed-width steps as ``(steps, width)`` arrays.
+    """
+    column = dataset.with_format("arrow")[:].column(name).combine_chunks()
+    values = column.flatten()
+    width = values.type.list_size if pa.types.is_fixed_size_list(values.type) else None
+    flat = (values.flatten() if width else values).to_numpy(zero_copy_only=False)
+    if width:
+        flat = flat.reshape(-1, width)
+    offsets = column.offsets.to_numpy()
+    offsets = offsets - offsets[0]
+    return [flat[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -61,22 +84,22 @@ class BucketBatchSampler(Sampler[list[int]]):
         return -(-len(self.lengths) // self.batch_size)
 
 
-def token_loader(
-    sequences: Sequence[Sequence[int]], targets: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0
+def sequence_loader(
+    sequences: Sequence[np.ndarray], targets: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0
 ) -> DataLoader:
-    """DataLoader of padded token batches; training batches are length-bucketed and shuffled.
+    """DataLoader of padded variable-length batches; training batches are length-bucketed and shuffled.
 
     Args:
-        sequences: Token ids per example.
+        sequences: Token ids ``(steps,)`` or vectors ``(steps, width)`` per example.
         targets: Class id per example.
         batch_size: Examples per batch.
         shuffle: Bucket and shuffle (training) or keep the order (evaluation).
         seed: Seed of the batch order.
 
     Returns:
-        A loader yielding dicts of ``input_ids``, ``lengths`` and ``targets``.
+        A loader yielding dicts of ``inputs``, ``lengths`` and ``targets``.
     """
-    dataset = TokenSequences(sequences, targets)
+    dataset = PaddedSequences(sequences, targets)
     if shuffle:
         sampler = BucketBatchSampler([len(s) for s in dataset.sequences], batch_size, seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_batch)

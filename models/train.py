@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
-from models.data import series_loader, token_loader
+from models.data import ragged_column, sequence_loader, series_loader
 from models.forecaster_module import ForecasterModule
 from models.recurrent import Forecaster, SequenceClassifier
 from tasks import PreparedData
@@ -63,7 +63,8 @@ def build_module(
 def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
     """Training (shuffled) and validation loaders for the prepared splits."""
     train, validation = prepared.splits["train"], prepared.splits["validation"]
-    if "inputs" in train.column_names:
+    shape = prepared.codec.network_shape()
+    if "horizon" in shape:
         train, validation = train.with_format("numpy")[:], validation.with_format("numpy")[:]
         return (
             series_loader(
@@ -71,9 +72,12 @@ def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoad
             ),
             series_loader(validation["inputs"], validation["targets"], 256, shuffle=False),
         )
+    column = "input_ids" if "vocab_size" in shape else "inputs"
     return (
-        token_loader(train["input_ids"], train["label"], config.batch_size, shuffle=True, seed=config.seed),
-        token_loader(validation["input_ids"], validation["label"], 256, shuffle=False),
+        sequence_loader(
+            ragged_column(train, column), train["label"], config.batch_size, shuffle=True, seed=config.seed
+        ),
+        sequence_loader(ragged_column(validation, column), validation["label"], 256, shuffle=False),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,18 @@ BUNDLE_ARTIFACT = "bundle"
 MODEL_CODE = Path(__file__).with_name("pyfunc_entry.py")  # logged as code, so no pickled object
 # The torch-free packages the model imports, copied into it so it loads where seqops is not installed.
 CODE_PATHS = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tasks")]
-PIP_REQUIREMENTS = [
-    "mlflow==3.17.2",
-    "onnxruntime==1.32.0",
-    "tokenizers==0.23.3",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "pyarrow==25.0.1",
-    "pydantic==2.14.3",
-    "datasets==5.2.0",
+SERVING_PACKAGES = [
+    "mlflow",
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "datasets",
 ]
+# Pinned to the versions installed here, which pyproject.toml pins: what was tested is what is served.
+PIP_REQUIREMENTS = [f"{name}=={version(name)}" for name in SERVING_PACKAGES]
 
 
 class OnnxSequenceModel(mlflow.pyfunc.PythonModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from tasks.action_recognition import TASK as ACTION_RECOGNITION
 from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task
 from tasks.forecasting import TASK as FORECASTING
 from tasks.sentiment import TASK as SENTIMENT
 
-REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT, FORECASTING]}
+REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT, FORECASTING, ACTION_RECOGNITION]}
 
 
 def get_task(name: str) -> Task:

@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import datasets
 import numpy as np
@@ -92,6 +92,24 @@ class Codec(ABC):
     @abstractmethod
     def save(self, directory: Path) -> None:
         """Write the codec's assets (tokenizer, label names...) into a model bundle folder."""
+
+
+class JsonCodec(Codec):
+    """A codec whose assets are plain settings: saved as ``codec.json``, loaded back into ``__init__``."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """JSON-able keyword arguments that rebuild this codec."""
+
+    def save(self, directory: Path) -> None:
+        """Write ``settings()`` as ``codec.json`` into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "codec.json").write_text(json.dumps(self.settings(), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Rebuild a codec from the ``codec.json`` written by ``save``."""
+        return cls(**json.loads((directory / "codec.json").read_text()))
 
 
 class Task(ABC):

@@ -7,7 +7,6 @@ with the model, so served forecasts come back in original units.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from tasks.base import (
-    Codec,
     DataConfig,
     DataSourceError,
     InvalidRow,
+    JsonCodec,
     PreparedData,
     Task,
     fingerprint,
@@ -31,6 +30,7 @@ from tasks.base import (
 )
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.sources import first_available, load_from_hub
+from tasks.steps import parse_steps
 
 ETT_SPLIT = [12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24]  # the usual 12/4/4 months of hourly rows
 CACHE_VERSION = 1
@@ -84,7 +84,7 @@ class ForecastReferences:
     mase_scale: float  # training in-sample seasonal-naive MAE
 
 
-class ForecastCodec(Codec):
+class ForecastCodec(JsonCodec):
     """Scales histories into model inputs and forecasts back into original units."""
 
     def __init__(
@@ -103,23 +103,10 @@ class ForecastCodec(Codec):
 
     def parse(self, row: dict[str, Any]) -> np.ndarray:
         """Validate a ``history`` (values per step, target first) and keep its last ``lookback`` steps."""
-        history = row.get("history")
-        if not isinstance(history, list) or not history:
-            raise InvalidRow("'history' must be a non-empty list of time steps")
-        width = len(self.columns)
-        steps = [step if isinstance(step, list) else [step] for step in history]
-        for index, step in enumerate(steps):
-            if len(step) != width:
-                raise InvalidRow(
-                    f"step {index} has {len(step)} values, expected {width} ({', '.join(self.columns)})"
-                )
-            if not all(
-                isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in step
-            ):
-                raise InvalidRow(f"step {index} holds a NaN, infinite or non-numeric value")
+        steps = parse_steps(row, "history", len(self.columns), self.columns)
         if len(steps) < self.lookback:
             raise InvalidRow(f"history has {len(steps)} steps, needs at least {self.lookback}")
-        return np.array(steps[-self.lookback :], dtype=np.float32)
+        return steps[-self.lookback :]
 
     def encode(self, items: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Z-score histories into ``inputs`` (batch, lookback, columns) with full ``lengths``."""
@@ -135,10 +122,9 @@ class ForecastCodec(Codec):
         """Input channels and forecast horizon."""
         return {"input_size": len(self.columns), "horizon": self.horizon}
 
-    def save(self, directory: Path) -> None:
-        """Write scaler, columns and window settings as ``codec.json``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        settings = {
+    def settings(self) -> dict[str, Any]:
+        """Scaler, columns and window settings (saved as ``codec.json``)."""
+        return {
             "columns": self.columns,
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
@@ -147,12 +133,6 @@ class ForecastCodec(Codec):
             "season": self.season,
             "mase_scale": self.mase_scale,
         }
-        (directory / "codec.json").write_text(json.dumps(settings, indent=2))
-
-    @classmethod
-    def load(cls, directory: Path) -> ForecastCodec:
-        """Load a codec written by ``save``."""
-        return cls(**json.loads((directory / "codec.json").read_text()))
 
 
 def infer_season(dates: pd.Series) -> int:

@@ -22,7 +22,7 @@ from tasks.base import (
     load_prepared,
     save_prepared,
 )
-from tasks.classification_metrics import classification_scores
+from tasks.classification import class_predictions, classification_scores
 from tasks.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -88,17 +88,7 @@ class SentimentCodec(Codec):
 
     def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """Turn ``logits`` into label, confidence and per-class probabilities."""
-        probabilities = softmax(outputs["logits"])
-        best = probabilities.argmax(axis=1)
-        return [
-            {
-                "label": self.labels[index],
-                "label_id": int(index),
-                "confidence": float(row[index]),
-                "probabilities": [float(p) for p in row],
-            }
-            for index, row in zip(best, probabilities, strict=True)
-        ]
+        return class_predictions(outputs["logits"], self.labels)
 
     def network_shape(self) -> dict[str, int]:
         """Vocabulary size (embedding rows) and number of classes."""
@@ -126,12 +116,6 @@ def pad_ids(sequences: list[list[int]]) -> dict[str, np.ndarray]:
     for row, ids in enumerate(sequences):
         input_ids[row, : len(ids)] = ids
     return {"input_ids": input_ids, "lengths": lengths}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def train_tokenizer(texts: list[str], config: SentimentConfig) -> Tokenizer:
@@ -268,9 +252,7 @@ class Sentiment(Task):
     def metrics(self, predictions: list[dict[str, Any]], references: list[int]) -> dict[str, float]:
         """Accuracy and macro precision, recall and F1."""
         predicted = np.array([p["label_id"] for p in predictions])
-        return classification_scores(
-            predicted, np.array(references), num_classes=len(predictions[0]["probabilities"])
-        )
+        return classification_scores(predicted, np.array(references), list(predictions[0]["probabilities"]))
 
 
 TASK = Sentiment()

@@ -56,18 +56,27 @@ def shared_data_dir() -> Path:
     return SHARED_DATA
 
 
-def train_bundle(task_name: str, prepared, work: Path, model: dict, training: dict) -> Path:
-    """Train a small LSTM on prepared data, export it with the parity check, and write a servable bundle."""
+def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict, cell: str = "lstm"):
+    """Train a small network on prepared data, export it with the parity check, write a servable bundle.
+
+    Returns the bundle folder and the trained network.
+    """
     from models.config import ModelConfig, TrainConfig
     from models.export import export_checked
     from models.train import train
     from serving.predictor import save_bundle
 
     fit = train(
-        prepared, ModelConfig(cell="lstm", dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
+        prepared, ModelConfig(cell=cell, dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
     )
     export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape())
-    return save_bundle(work / "bundle", task_name, prepared.codec, work / "model.onnx", {"cell": "lstm"})
+    bundle = save_bundle(work / "bundle", task_name, prepared.codec, work / "model.onnx", {"cell": cell})
+    return bundle, fit.network
+
+
+def train_bundle(task_name: str, prepared, work: Path, model: dict, training: dict) -> Path:
+    """A servable bundle of a small LSTM (see ``fit_bundle``)."""
+    return fit_bundle(task_name, prepared, work, model, training)[0]
 
 
 @pytest.fixture(scope="session")

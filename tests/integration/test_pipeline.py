@@ -218,20 +218,22 @@ def test_seqops_models_lists_versions_and_the_champion(pipeline_run, tracking_ur
     assert result.output.count("seqops-sentiment") == 3 and "champion" in result.output
 
 
-def test_forecasting_pipeline_logs_baselines_and_a_forecast_plot(
-    prefect_harness, tracking_uri, shared_data_dir, tmp_path
-):
+def run_one_gru(task: str, data_dir, work_dir) -> tuple[dict, dict]:
+    """The smoke pipeline for one task and one GRU; its result and the GRU's (registered) row."""
     from flows.pipeline import pipeline
 
     (result,) = pipeline(
-        tasks=["forecasting"],
-        cells=["gru"],
-        profile="smoke",
-        data_dir=str(shared_data_dir),
-        work_dir=str(tmp_path),
+        tasks=[task], cells=["gru"], profile="smoke", data_dir=str(data_dir), work_dir=str(work_dir)
     )
     (row,) = result["cells"]
     assert row["status"] == "registered" and row["parity_error"] < 1e-4
+    return result, row
+
+
+def test_forecasting_pipeline_logs_baselines_and_a_forecast_plot(
+    prefect_harness, tracking_uri, shared_data_dir, tmp_path
+):
+    result, row = run_one_gru("forecasting", shared_data_dir, tmp_path)
     assert {"test_mase", "test_naive_mase", "test_seasonal_naive_mase", "test_smape"} <= set(row)
     client = MlflowClient(tracking_uri)
     assert "forecast_vs_actual.png" in [a.path for a in client.list_artifacts(row["run_id"])]
@@ -239,3 +241,19 @@ def test_forecasting_pipeline_logs_baselines_and_a_forecast_plot(
     assert champion.tags["cell"] == "gru" and float(champion.tags["test_mase"]) == pytest.approx(
         row["test_mase"], abs=1e-4
     )
+
+
+def test_action_recognition_pipeline_logs_a_named_confusion_matrix_and_class_recalls(
+    prefect_harness, tracking_uri, shared_data_dir, tmp_path
+):
+    result, row = run_one_gru("action_recognition", shared_data_dir, tmp_path)
+    assert {"test_accuracy", "test_macro_f1", "test_recall_i_have_command", "test_recall_lock_wings"} <= set(
+        row
+    )
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(row["run_id"])
+    assert "test_recall_spread_wings" in run.data.metrics
+    assert "confusion_matrix.png" in [a.path for a in client.list_artifacts(row["run_id"])]
+    champion = client.get_model_version_by_alias("seqops-action_recognition", "champion")
+    assert champion.tags["cell"] == "gru"
+    assert "natops" in client.get_run(result["parent_run_id"]).data.tags["data_source"]

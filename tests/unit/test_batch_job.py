@@ -55,8 +55,8 @@ def test_predictions_match_the_in_memory_predictor(sentiment_bundle, tmp_path):
     run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", show_progress=False)
     expected = Predictor(sentiment_bundle).predict_rows([{"text": t} for t in GOOD])
     actual = read_jsonl(tmp_path / "out.jsonl")
-    flat = [p for row in actual for p in row["probabilities"]]
-    assert flat == pytest.approx([p for row in expected for p in row["probabilities"]], abs=1e-6)
+    flat = [p for row in actual for p in row["probabilities"].values()]
+    assert flat == pytest.approx([p for row in expected for p in row["probabilities"].values()], abs=1e-6)
 
 
 def test_the_trained_bundle_separates_the_synthetic_classes(sentiment_bundle):

@@ -4,7 +4,7 @@ import torch
 
 from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
-from models.data import BucketBatchSampler, pad_batch, token_loader
+from models.data import BucketBatchSampler, pad_batch, sequence_loader
 from models.recurrent import SequenceClassifier, reverse_within_length
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -64,8 +64,8 @@ def test_bucket_sampler_covers_every_example_once_with_similar_lengths():
 
 
 def test_pad_batch_pads_right_with_zero():
-    batch = pad_batch([([4, 5, 6], 1), ([7], 0)])
-    assert batch["input_ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
+    batch = pad_batch([(torch.tensor([4, 5, 6]), 1), (torch.tensor([7]), 0)])
+    assert batch["inputs"].tolist() == [[4, 5, 6], [7, 0, 0]]
     assert batch["lengths"].tolist() == [3, 1] and batch["targets"].tolist() == [1, 0]
 
 
@@ -100,8 +100,8 @@ def test_each_cell_learns_a_toy_task(cell, tmp_path):
     )
     trainer.fit(
         module,
-        token_loader(sequences[:300], labels[:300], 32, shuffle=True),
-        token_loader(sequences[300:], labels[300:], 100, shuffle=False),
+        sequence_loader(sequences[:300], labels[:300], 32, shuffle=True),
+        sequence_loader(sequences[300:], labels[300:], 100, shuffle=False),
     )
     assert trainer.callback_metrics["val_accuracy"] > 0.9
 

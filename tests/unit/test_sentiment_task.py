@@ -110,7 +110,7 @@ def test_codec_round_trip_and_decode(task, synthetic_data_dir, tmp_path):
     decoded = loaded.decode({"logits": np.array([[2.0, 0.0], [-1.0, 3.0]])})
     assert [d["label"] for d in decoded] == ["negative", "positive"]
     assert decoded[1]["confidence"] == pytest.approx(1 / (1 + np.exp(-4)))
-    assert sum(decoded[0]["probabilities"]) == pytest.approx(1.0)
+    assert sum(decoded[0]["probabilities"].values()) == pytest.approx(1.0)
 
 
 def test_real_sst2_splits_have_published_sizes(task, shared_data_dir, tmp_path):
@@ -119,7 +119,7 @@ def test_real_sst2_splits_have_published_sizes(task, shared_data_dir, tmp_path):
 
 
 def test_metrics_use_promotion_metric(task):
-    predictions = [{"label_id": p, "probabilities": [0.5, 0.5]} for p in (1, 1, 0, 0)]
+    predictions = [{"label_id": p, "probabilities": {"negative": 0.5, "positive": 0.5}} for p in (1, 1, 0, 0)]
     scores = task.metrics(predictions, [1, 0, 0, 0])
     assert scores["accuracy"] == 0.75
     assert task.promotion_metric in scores

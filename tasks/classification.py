@@ -1,0 +1,81 @@
+"""Classification in numpy, shared by every classification task: decoding logits and scoring."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def class_predictions(logits: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    """One record per row of ``logits``: label, label id, confidence and every class's probability.
+
+    Args:
+        logits: Model outputs, shape ``(batch, classes)``.
+        labels: Class names, in class-id order.
+
+    Returns:
+        ``label``, ``label_id``, ``confidence`` and ``probabilities`` (class name -> probability).
+    """
+    probabilities = softmax(logits)
+    best = probabilities.argmax(axis=1)
+    return [
+        {
+            "label": labels[index],
+            "label_id": int(index),
+            "confidence": float(row[index]),
+            "probabilities": dict(zip(labels, row.tolist(), strict=True)),
+        }
+        for index, row in zip(best, probabilities, strict=True)
+    ]
+
+
+def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int) -> np.ndarray:
+    """Count matrix with true classes as rows and predicted classes as columns."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(actual), np.asarray(predicted)), 1)
+    return matrix
+
+
+def classification_scores(
+    predicted: np.ndarray, actual: np.ndarray, labels: list[str], per_class: bool = False
+) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall and F1, optionally each class's recall.
+
+    Args:
+        predicted: Predicted class ids.
+        actual: True class ids.
+        labels: Class names in id order (classes absent from both count as zero, not skipped).
+        per_class: Add ``recall_<class>`` for every class (names lower-cased, other characters ``_``).
+
+    Returns:
+        ``accuracy``, ``precision``, ``recall`` and ``macro_f1``, each in [0, 1].
+    """
+    matrix = confusion_matrix(predicted, actual, len(labels)).astype(np.float64)
+    true_positives = np.diag(matrix)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(true_positives / matrix.sum(axis=0))
+        recall = np.nan_to_num(true_positives / matrix.sum(axis=1))
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    scores = {
+        "accuracy": float(true_positives.sum() / max(matrix.sum(), 1)),
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+    }
+    if per_class:
+        for label, value in zip(labels, recall, strict=True):
+            scores[f"recall_{metric_slug(label)}"] = float(value)
+    return scores
+
+
+def metric_slug(label: str) -> str:
+    """A class name usable in a metric key: ``I have command`` -> ``i_have_command``."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_") or "class"
