@@ -11,7 +11,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export SEQOPS_DATA_DIR ?= $(DATA_DIR)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: venv run test lint ui prefect-ui clean
+.PHONY: venv run test lint bench ui prefect-ui clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# Benchmarks against the registered champions (run `make run` or a benchmark profile first).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/translation.py --threads 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,13 +57,13 @@ def print_summary(results: list[dict[str, Any]]) -> None:
         rows = result["cells"]
         promoted_by = get_task(result["task"]).promotion_metric
         # To keep the table readable: baselines (naive_*, seasonal_naive_*) only on the promotion
-        # metric, and per-class recalls (recall_<class>) only in MLflow.
+        # metric; per-class recalls and translation length ratios only in MLflow.
         metrics = [
             k
             for k in (rows[0] if rows else {})
             if k.startswith("test_")
             and ("naive" not in k or k.endswith(f"_{promoted_by}"))
-            and not k.startswith("test_recall_")
+            and not k.startswith(("test_recall_", "test_length_ratio"))
         ]
         columns = {
             "cell": "cell",

@@ -7,6 +7,7 @@ only if it beats the current champion on the task's promotion metric.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ from flows.tracking import (
     git_commit,
     log_lineage,
     log_plots,
+    log_translation_examples,
     register_version,
     use_experiment,
     with_retries,
 )
-from models.export import ParityError, export_checked
+from models.export import ParityError, export_graphs
 from models.train import FitResult, train
 from serving.predictor import Predictor, resolve_bundle, save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
@@ -71,10 +73,10 @@ def export_bundle(
     metadata: dict[str, Any],
 ) -> tuple[Path, float]:
     """Export to ONNX, check parity on unseen shapes, and write the servable bundle."""
-    onnx_path = bundle_dir.with_suffix(".onnx")
-    error = export_checked(fit.network, onnx_path, prepared.codec.network_shape(), tolerance)
-    save_bundle(bundle_dir, task_name, prepared.codec, onnx_path, {**metadata, "parity_error": error})
-    onnx_path.unlink()
+    graphs_dir = bundle_dir.with_name("graphs")
+    error = export_graphs(fit.network, graphs_dir, prepared.codec.network_shape(), tolerance)
+    save_bundle(bundle_dir, task_name, prepared.codec, graphs_dir, {**metadata, "parity_error": error})
+    shutil.rmtree(graphs_dir)
     return bundle_dir, error
 
 
@@ -86,7 +88,11 @@ def evaluate(
     task_, predictor = get_task(task_name), Predictor(bundle_dir)
     rows, references = task_.references(split, predictor.codec)
     predictions = predictor.predict_rows(rows)
-    return task_.metrics(predictions, references), predictions, references
+    metrics = task_.metrics(predictions, references)
+    for variant, options in task_.evaluation_variants.items():
+        scores = task_.metrics(predictor.predict_rows(rows, **options), references)
+        metrics.update({f"{name}_{variant}": value for name, value in scores.items()})
+    return metrics, predictions, references
 
 
 def ship_cell(
@@ -124,13 +130,19 @@ def ship_cell(
             fit,
             bundle_dir,
             profile.parity_tolerance,
-            {"cell": cell, "run_id": run_id, "fingerprint": prepared.fingerprint},
+            {
+                "cell": cell,
+                "run_id": run_id,
+                "fingerprint": prepared.fingerprint,
+                "model_config": settings.model.model_copy(update={"cell": cell}).model_dump(),
+                "checkpoint": str(fit.checkpoint.resolve()),
+            },
         )
     except ParityError as error:
         mlflow.set_tag("parity", "failed")
         return {**row, "status": f"not registered: {error}"}
     metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
-    size = (bundle_dir / "model.onnx").stat().st_size
+    size = sum(path.stat().st_size for path in bundle_dir.glob("*.onnx"))
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
     with_retries(
@@ -146,6 +158,10 @@ def ship_cell(
         "log test metrics",
     )
     log_plots(task_, prepared.codec, predictions, references, f"{task_.name} {cell}: test")
+    if task_.kind == "seq2seq":
+        log_translation_examples(
+            task_, bundle_dir, prepared.splits["test"], f"{task_.name} {cell}: attention"
+        )
     model_info = with_retries(
         lambda: mlflow.pyfunc.log_model(
             name="model",

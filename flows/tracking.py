@@ -165,6 +165,40 @@ def forecast_figure(
     return figure
 
 
+def attention_figure(records: list[dict[str, Any]], title: str) -> plt.Figure:
+    """Attention heat maps, one per translated sentence: output tokens down, source tokens across."""
+    figure, axes = plt.subplots(len(records), 1, figsize=(9, 3.2 * len(records)))
+    for axis, record in zip(np.atleast_1d(axes), records, strict=True):
+        axis.imshow(np.array(record["attention"]), cmap="viridis", aspect="auto")
+        axis.set_xticks(range(len(record["source_tokens"])), record["source_tokens"], rotation=60, fontsize=7)
+        axis.set_yticks(range(len(record["target_tokens"])), record["target_tokens"], fontsize=7)
+    np.atleast_1d(axes)[0].set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def log_translation_examples(task_: Task, bundle_dir: Path, split: Any, title: str, count: int = 20) -> None:
+    """Log attention heat maps of four test sentences and a table of example translations."""
+    from serving.predictor import Predictor
+
+    predictor = Predictor(bundle_dir)
+    rows, references = task_.references(split.select(range(min(count, len(split)))), predictor.codec)
+    attended = predictor.predict_rows(rows[:4], keep_attention=True)
+    figure = attention_figure(attended, title)
+    with_retries(lambda: mlflow.log_figure(figure, "attention.png"), "log attention.png")
+    plt.close(figure)
+    beam = predictor.predict_rows(rows)
+    greedy = predictor.predict_rows(rows, beam_width=1)
+    table = {
+        "source": [r["text"] for r in rows],
+        "reference": references,
+        "beam": [p["translation"] for p in beam],
+        "greedy": [p["translation"] for p in greedy],
+        "beam_score": [p["score"] for p in beam],
+    }
+    with_retries(lambda: mlflow.log_table(table, "examples.json"), "log example translations")
+
+
 def log_plots(
     task_: Task, codec: Codec, predictions: list[dict[str, Any]], references: Any, title: str
 ) -> None:

@@ -49,6 +49,7 @@ class TrainConfig(BaseModel):
         num_threads: Torch intra-op threads; 0 keeps torch's default.
         limit_train_batches: Cap on training batches per epoch (smoke runs); ``None`` uses them all.
         loss: Regression loss, ``mse`` or ``mae`` (classification always uses cross-entropy).
+        label_smoothing: Share of each target's probability spread over the vocabulary (translation).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -65,3 +66,4 @@ class TrainConfig(BaseModel):
     num_threads: int = Field(0, ge=0)
     limit_train_batches: int | None = Field(None, ge=1)
     loss: Literal["mse", "mae"] = "mse"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 
@@ -21,7 +22,8 @@ class PaddedSequences(Dataset):
             torch.tensor(np.asarray(s)) if len(s) else torch.zeros(1, *np.shape(s)[1:], dtype=torch.long)
             for s in sequences
         ]
-        self.targets = list(targets)
+        # Sequence targets (translation) become tensors too; class ids stay ints.
+        self.targets = [torch.tensor(np.asarray(t)) if np.ndim(t) else t for t in targets]
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -31,13 +33,16 @@ class PaddedSequences(Dataset):
 
 
 def pad_batch(batch: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
-    """Right-pad a batch with zeros; return ``inputs``, ``lengths`` and ``targets``."""
+    """Right-pad a batch with zeros; return ``inputs``, ``lengths`` and ``targets`` (padded if sequences)."""
     lengths = torch.tensor([len(steps) for steps, _ in batch], dtype=torch.long)
     first = batch[0][0]
     inputs = torch.zeros(len(batch), int(lengths.max()), *first.shape[1:], dtype=first.dtype)
     for row, (steps, _) in enumerate(batch):
         inputs[row, : len(steps)] = steps
-    targets = torch.tensor([target for _, target in batch], dtype=torch.long)
+    if isinstance(batch[0][1], torch.Tensor):
+        targets = nn.utils.rnn.pad_sequence([target for _, target in batch], batch_first=True)
+    else:
+        targets = torch.tensor([target for _, target in batch], dtype=torch.long)
     return {"inputs": inputs, "lengths": lengths, "targets": targets}
 
 

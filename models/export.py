@@ -63,25 +63,32 @@ def export_onnx(network: nn.Module, path: Path, example: dict[str, torch.Tensor]
     Returns:
         ``path``.
     """
-    network.eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = list(example)
     axes = {names[0]: {0: "batch", 1: "time"}, **{n: {0: "batch"} for n in names[1:]}, output: {0: "batch"}}
+    trace_export(network, path, example, [output], axes)
+    return path
+
+
+def trace_export(
+    module: nn.Module, path: Path, example: dict[str, torch.Tensor], outputs: list[str], axes: dict
+) -> None:
+    """``torch.onnx.export`` with the TorchScript tracer, opset 17, named inputs/outputs and dynamic axes."""
+    module.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
     # The tracer warns about nn.RNN's own input-size checks; the parity check is the real test.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")  # h0 is zeros from the batch
         torch.onnx.export(
-            network,
+            module,
             tuple(example.values()),
             str(path),
             dynamo=False,
-            input_names=names,
-            output_names=[output],
+            input_names=list(example),
+            output_names=outputs,
             dynamic_axes=axes,
             opset_version=17,
         )
-    return path
 
 
 def parity_error(network: nn.Module, path: Path, inputs: dict[str, torch.Tensor]) -> float:
@@ -116,3 +123,28 @@ def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolera
         path.unlink()
         raise ParityError(f"ONNX parity error {error:.2e} exceeds tolerance {tolerance:.0e} for {path.name}")
     return error
+
+
+def export_graphs(
+    network: nn.Module, directory: Path, shape: dict[str, int], tolerance: float = 1e-4
+) -> float:
+    """Export a trained network as the ONNX graphs its task serves, each checked for parity.
+
+    Args:
+        network: The trained network.
+        directory: Folder for ``model.onnx`` (or ``encoder.onnx`` + ``decoder_step.onnx`` for seq2seq).
+        shape: The codec's ``network_shape()``.
+        tolerance: Largest allowed difference between PyTorch and onnxruntime.
+
+    Returns:
+        The parity error.
+
+    Raises:
+        ParityError: If the graphs disagree with PyTorch; nothing is left in ``directory``.
+    """
+    if "target_vocab_size" in shape:
+        from models.seq2seq_export import export_seq2seq_checked  # imports this module
+
+        return export_seq2seq_checked(network, directory, shape, tolerance)
+    directory.mkdir(parents=True, exist_ok=True)
+    return export_checked(network, directory / "model.onnx", shape, tolerance)

@@ -20,6 +20,8 @@ from models.config import ModelConfig, TrainConfig
 from models.data import ragged_column, sequence_loader, series_loader
 from models.forecaster_module import ForecasterModule
 from models.recurrent import Forecaster, SequenceClassifier
+from models.seq2seq import Seq2Seq
+from models.seq2seq_module import Seq2SeqModule
 from tasks import PreparedData
 
 
@@ -45,10 +47,12 @@ class FitResult:
 
 
 def build_module(
-    prepared: PreparedData, model_config: ModelConfig, train_config: TrainConfig
+    shape: dict[str, int], model_config: ModelConfig, train_config: TrainConfig
 ) -> pl.LightningModule:
-    """The LightningModule for the task's kind, its network sized from the task's codec."""
-    shape = prepared.codec.network_shape()
+    """The LightningModule for a network shape (the codec's ``network_shape()``): its kind and sizes."""
+    if "target_vocab_size" in shape:
+        network = Seq2Seq(model_config, shape["vocab_size"], shape["target_vocab_size"])
+        return Seq2SeqModule(network, train_config)
     if "horizon" in shape:
         return ForecasterModule(Forecaster(model_config, shape["input_size"], shape["horizon"]), train_config)
     network = SequenceClassifier(
@@ -58,6 +62,20 @@ def build_module(
         input_size=shape.get("input_size"),
     )
     return ClassifierModule(network, shape["num_classes"], train_config)
+
+
+def restore_network(shape: dict[str, int], model_config: ModelConfig, checkpoint: Path) -> nn.Module:
+    """Rebuild a trained network from its Lightning checkpoint (weights only, no pickled code), in eval mode.
+
+    Args:
+        shape: The codec's ``network_shape()``.
+        model_config: The network settings it was trained with.
+        checkpoint: The ``.ckpt`` file written by ``train``.
+    """
+    module = build_module(shape, model_config, TrainConfig())
+    state: dict[str, Any] = torch.load(checkpoint, weights_only=True, map_location="cpu")
+    module.load_state_dict(state["state_dict"])
+    return module.network.eval()
 
 
 def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
@@ -73,11 +91,16 @@ def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoad
             series_loader(validation["inputs"], validation["targets"], 256, shuffle=False),
         )
     column = "input_ids" if "vocab_size" in shape else "inputs"
+    targets = (
+        (lambda split: ragged_column(split, "target_ids"))
+        if "target_vocab_size" in shape
+        else (lambda split: split["label"])
+    )
     return (
         sequence_loader(
-            ragged_column(train, column), train["label"], config.batch_size, shuffle=True, seed=config.seed
+            ragged_column(train, column), targets(train), config.batch_size, shuffle=True, seed=config.seed
         ),
-        sequence_loader(ragged_column(validation, column), validation["label"], 256, shuffle=False),
+        sequence_loader(ragged_column(validation, column), targets(validation), 256, shuffle=False),
     )
 
 
@@ -106,7 +129,7 @@ def train(
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     pl.seed_everything(train_config.seed, workers=True, verbose=False)
-    module = build_module(prepared, model_config, train_config)
+    module = build_module(prepared.codec.network_shape(), model_config, train_config)
     network = module.network
     train_loader, val_loader = build_loaders(prepared, train_config)
     checkpoint = ModelCheckpoint(

@@ -1,7 +1,8 @@
 """A model bundle on disk and the onnxruntime predictor that serves it.
 
-A bundle is a folder holding ``model.onnx``, ``bundle.json`` (task name and metadata) and the
-task codec's assets (tokenizer, label names...). It is what gets logged to MLflow and served.
+A bundle is a folder holding the ONNX graphs the task's codec names (``model.onnx``, or
+``encoder.onnx`` and ``decoder_step.onnx`` for translation), ``bundle.json`` (task name and metadata)
+and the codec's assets (tokenizers, label names, scalers). It is what gets logged to MLflow and served.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import onnxruntime as ort
 
 from tasks import Codec, InvalidRow, get_task
 
-MODEL_FILE, METADATA_FILE = "model.onnx", "bundle.json"
+METADATA_FILE = "bundle.json"
 
 
 def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
@@ -40,22 +41,26 @@ def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceS
 
 
 def save_bundle(
-    directory: Path, task_name: str, codec: Codec, onnx_path: Path, metadata: dict[str, Any] | None = None
+    directory: Path, task_name: str, codec: Codec, graphs_dir: Path, metadata: dict[str, Any] | None = None
 ) -> Path:
-    """Write a servable bundle: the ONNX graph, the codec assets and ``bundle.json``.
+    """Write a servable bundle: the ONNX graphs, the codec assets and ``bundle.json``.
 
     Args:
         directory: Target folder (created).
         task_name: Registered task name, used to load the codec back.
         codec: The task codec fitted on the training data.
-        onnx_path: Exported model file to copy in.
+        graphs_dir: Folder holding the exported ``<graph>.onnx`` files the codec names.
         metadata: Extra JSON-able facts (cell, metrics...) stored in ``bundle.json``.
 
     Returns:
         ``directory``.
+
+    Raises:
+        FileNotFoundError: If a graph the codec needs was not exported.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(onnx_path, directory / MODEL_FILE)
+    for graph in codec.graphs:
+        shutil.copyfile(graphs_dir / f"{graph}.onnx", directory / f"{graph}.onnx")
     codec.save(directory)
     (directory / METADATA_FILE).write_text(json.dumps({"task": task_name, **(metadata or {})}, indent=2))
     return directory
@@ -69,20 +74,26 @@ class Predictor:
         self.metadata = json.loads((self.directory / METADATA_FILE).read_text())
         self.task = get_task(self.metadata["task"])
         self.codec = self.task.load_codec(self.directory)
-        self.session = make_session(self.directory / MODEL_FILE, threads)
-        self.output_names = [output.name for output in self.session.get_outputs()]
+        self.sessions = {
+            graph: make_session(self.directory / f"{graph}.onnx", threads) for graph in self.codec.graphs
+        }
         self.batch_size = batch_size
 
-    def predict_items(self, items: list[Any]) -> list[dict[str, Any]]:
-        """Predict already-parsed items, ``batch_size`` at a time."""
+    def run(self, graph: str, feeds: dict[str, Any]) -> dict[str, Any]:
+        """Run one of the bundle's graphs on named arrays; returns its named outputs."""
+        session = self.sessions[graph]
+        names = [output.name for output in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds), strict=True))
+
+    def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any]]:
+        """Predict already-parsed items, ``batch_size`` at a time (``options`` go to the codec)."""
         predictions: list[dict[str, Any]] = []
         for start in range(0, len(items), self.batch_size):
             feeds = self.codec.encode(items[start : start + self.batch_size])
-            outputs = dict(zip(self.output_names, self.session.run(self.output_names, feeds), strict=True))
-            predictions += self.codec.decode(outputs)
+            predictions += self.codec.decode(self.codec.infer(self.run, feeds, **options))
         return predictions
 
-    def predict_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def predict_rows(self, rows: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
         """Predict raw rows; an invalid row gets ``{"error": reason}`` instead of a prediction."""
         results: list[dict[str, Any]] = [{} for _ in rows]
         good, items = [], []
@@ -92,7 +103,7 @@ class Predictor:
                 good.append(index)
             except InvalidRow as reason:
                 results[index] = {"error": str(reason)}
-        for index, prediction in zip(good, self.predict_items(items), strict=True):
+        for index, prediction in zip(good, self.predict_items(items, **options), strict=True):
             results[index] = prediction
         return results
 

@@ -6,8 +6,11 @@ from tasks.action_recognition import TASK as ACTION_RECOGNITION
 from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task
 from tasks.forecasting import TASK as FORECASTING
 from tasks.sentiment import TASK as SENTIMENT
+from tasks.translation import TASK as TRANSLATION
 
-REGISTRY: dict[str, Task] = {task.name: task for task in [SENTIMENT, FORECASTING, ACTION_RECOGNITION]}
+REGISTRY: dict[str, Task] = {
+    task.name: task for task in [SENTIMENT, FORECASTING, ACTION_RECOGNITION, TRANSLATION]
+}
 
 
 def get_task(name: str) -> Task:

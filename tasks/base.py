@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -19,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 TaskKind = Literal["classification", "seq2seq", "regression"]
+GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 class DataSourceError(RuntimeError):
@@ -67,7 +69,13 @@ class PreparedData:
 
 
 class Codec(ABC):
-    """Turns raw records into model inputs and model outputs into predictions, without torch."""
+    """Turns raw records into model inputs and model outputs into predictions, without torch.
+
+    Attributes:
+        graphs: The ONNX graphs the model is exported as (``<name>.onnx`` in a bundle).
+    """
+
+    graphs: ClassVar[tuple[str, ...]] = ("model",)
 
     @abstractmethod
     def parse(self, row: dict[str, Any]) -> Any:
@@ -80,6 +88,16 @@ class Codec(ABC):
     @abstractmethod
     def encode(self, items: list[Any]) -> dict[str, np.ndarray]:
         """Encode parsed items into the model's named input arrays."""
+
+    def infer(self, run: GraphRunner, feeds: dict[str, np.ndarray], **options: Any) -> dict[str, Any]:
+        """Run the model's graphs on encoded inputs; one pass of the single graph unless overridden.
+
+        Args:
+            run: Runs a named graph on named arrays (onnxruntime in serving, PyTorch in checks).
+            feeds: What ``encode`` returned.
+            **options: Inference options a task understands (such as ``beam_width``).
+        """
+        return run("model", feeds)
 
     @abstractmethod
     def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -120,6 +138,8 @@ class Task(ABC):
     config_model: ClassVar[type[DataConfig]] = DataConfig
     promotion_metric: ClassVar[str]
     promotion_direction: ClassVar[Literal["max", "min"]]
+    # Extra test-split evaluations with other inference options, reported as ``<metric>_<name>``.
+    evaluation_variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def config(self, **values: Any) -> DataConfig:
         """Validate data settings for this task; unknown or bad fields raise naming the field."""

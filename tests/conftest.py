@@ -62,15 +62,15 @@ def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict
     Returns the bundle folder and the trained network.
     """
     from models.config import ModelConfig, TrainConfig
-    from models.export import export_checked
+    from models.export import export_graphs
     from models.train import train
     from serving.predictor import save_bundle
 
     fit = train(
         prepared, ModelConfig(cell=cell, dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
     )
-    export_checked(fit.network, work / "model.onnx", prepared.codec.network_shape())
-    bundle = save_bundle(work / "bundle", task_name, prepared.codec, work / "model.onnx", {"cell": cell})
+    export_graphs(fit.network, work / "graphs", prepared.codec.network_shape())
+    bundle = save_bundle(work / "bundle", task_name, prepared.codec, work / "graphs", {"cell": cell})
     return bundle, fit.network
 
 

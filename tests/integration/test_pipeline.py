@@ -257,3 +257,20 @@ def test_action_recognition_pipeline_logs_a_named_confusion_matrix_and_class_rec
     champion = client.get_model_version_by_alias("seqops-action_recognition", "champion")
     assert champion.tags["cell"] == "gru"
     assert "natops" in client.get_run(result["parent_run_id"]).data.tags["data_source"]
+
+
+def test_translation_pipeline_logs_bleu_attention_and_examples(
+    prefect_harness, tracking_uri, shared_data_dir, tmp_path
+):
+    result, row = run_one_gru("translation", shared_data_dir, tmp_path)
+    assert {"test_bleu", "test_chrf", "test_bleu_greedy", "test_chrf_greedy"} <= set(row)
+    client = MlflowClient(tracking_uri)
+    assert {"attention.png", "examples.json"} <= {a.path for a in client.list_artifacts(row["run_id"])}
+    champion = client.get_model_version_by_alias("seqops-translation", "champion")
+    assert champion.tags["cell"] == "gru" and "test_bleu" in champion.tags
+    from serving.predictor import resolve_bundle
+
+    bundle = resolve_bundle("models:/seqops-translation@champion", tmp_path / "download")
+    assert {"encoder.onnx", "decoder_step.onnx", "source_tokenizer.json"} <= {
+        p.name for p in bundle.iterdir()
+    }

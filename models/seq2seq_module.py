@@ -1,0 +1,64 @@
+"""LightningModule for sequence-to-sequence training: teacher forcing, optional label smoothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from models.config import TrainConfig
+from models.optim import build_optimization
+from models.seq2seq import Seq2Seq
+
+
+class Seq2SeqModule(pl.LightningModule):
+    """Trains a ``Seq2Seq`` to predict every next target token from the true previous ones.
+
+    Padding (id 0) is ignored by the loss; ``val_loss`` (unsmoothed cross-entropy per token) drives
+    early stopping and checkpoints, and ``val_perplexity`` is its exponential.
+    """
+
+    monitor = "val_loss"
+    monitor_mode = "min"
+
+    def __init__(self, network: Seq2Seq, config: TrainConfig):
+        super().__init__()
+        self.network = network
+        self.config = config
+        self.train_loss = nn.CrossEntropyLoss(ignore_index=0, label_smoothing=config.label_smoothing)
+        self.val_loss = nn.CrossEntropyLoss(ignore_index=0)
+
+    def _logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        targets = batch["targets"]  # [BOS] w1 ... wn [EOS], right-padded
+        logits = self.network(batch["inputs"], batch["lengths"], targets[:, :-1])
+        return logits.reshape(-1, logits.shape[-1]), targets[:, 1:].reshape(-1)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        """One optimisation step on a batch of sentence pairs."""
+        logits, expected = self._logits(batch)
+        loss = self.train_loss(logits, expected)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["lengths"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        """Accumulate the validation cross-entropy per token."""
+        logits, expected = self._logits(batch)
+        loss = self.val_loss(logits, expected)
+        tokens = int((expected != 0).sum())
+        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=tokens)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log perplexity next to the loss."""
+        loss = self.trainer.callback_metrics.get("val_loss")
+        if loss is not None:
+            self.log("val_perplexity", torch.exp(loss))
+
+    def on_train_epoch_start(self) -> None:
+        """Log the learning rate the epoch trains with."""
+        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Optimiser and schedule from the training config."""
+        return build_optimization(self.parameters(), self.config, self.monitor, self.monitor_mode)

@@ -1,0 +1,307 @@
+"""Machine translation: a sentence in one language to the other (Multi30k German -> English by default).
+
+Subword (BPE) tokenizers are trained on the training split only; over-long training pairs are dropped
+and counted. Inference runs two ONNX graphs, the encoder and one decoder step, driven by the
+torch-free beam search in ``tasks.decoding``: the same code decodes with onnxruntime or PyTorch.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import numpy as np
+from pydantic import Field, model_validator
+from tokenizers import Tokenizer
+
+from tasks.base import (
+    Codec,
+    DataConfig,
+    DataSourceError,
+    GraphRunner,
+    InvalidRow,
+    PreparedData,
+    Task,
+    fingerprint,
+    load_prepared,
+    save_prepared,
+)
+from tasks.decoding import Hypotheses, beam_search
+from tasks.sources import first_available, load_from_hub
+from tasks.subwords import BOS, EOS, train_bpe
+from tasks.translation_metrics import translation_scores
+
+CACHE_VERSION = 1
+SPLIT_FILES = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
+
+
+class TranslationConfig(DataConfig):
+    """Data, tokenizer and decoding settings for translation.
+
+    Attributes:
+        source_language: Language code of the input (a file suffix / Hub column), ``de`` by default.
+        target_language: Language code of the output, ``en`` by default.
+        corpus_dir: A user's folder in the Multi30k layout: ``<split>.<lang>[.gz]``, one sentence a line.
+        split_files: File stem of each split.
+        hub_id: Hugging Face Hub data set with one column per language, used when no folder is found.
+        vocab_size: Largest BPE vocabulary per language (or shared, with ``joint_vocabulary``).
+        joint_vocabulary: One tokenizer trained on both languages instead of one per language.
+        min_frequency: Merges seen fewer times are not learned.
+        lowercase: Lower-case both sides (the published Multi30k numbers are lower-cased).
+        max_train_tokens: Training pairs longer than this on either side are dropped (and counted).
+        max_input_tokens: Longest input served; longer ones are handled as ``overlong`` says.
+        overlong: ``truncate`` (and flag ``source_truncated``) or ``reject`` as an error row.
+        beam_width: Beams kept while decoding; 1 is greedy.
+        length_penalty: Hypotheses are ranked by log-probability / length ** length_penalty.
+        max_output_ratio: Decoding stops at ``max_output_ratio * source tokens + 10`` tokens.
+    """
+
+    source_language: str = "de"
+    target_language: str = "en"
+    corpus_dir: Path | None = None
+    split_files: dict[str, str] = SPLIT_FILES
+    hub_id: str = "bentrevett/multi30k"
+    vocab_size: int = Field(8000, ge=100)
+    joint_vocabulary: bool = False
+    min_frequency: int = Field(2, ge=1)
+    lowercase: bool = True
+    max_train_tokens: int = Field(64, ge=2)
+    max_input_tokens: int = Field(128, ge=1)
+    overlong: Literal["truncate", "reject"] = "truncate"
+    beam_width: int = Field(5, ge=1, le=64)
+    length_penalty: float = Field(1.0, ge=0.0)
+    max_output_ratio: float = Field(2.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _languages_differ(self) -> TranslationConfig:
+        if self.source_language == self.target_language:
+            raise ValueError("source_language and target_language must differ")
+        if set(self.split_files) != set(SPLIT_FILES):
+            raise ValueError(f"split_files needs exactly the keys {sorted(SPLIT_FILES)}")
+        return self
+
+
+class TranslationCodec(Codec):
+    """Source text to BPE ids; decoded target ids back to detokenised text with its score."""
+
+    graphs = ("encoder", "decoder_step")
+
+    def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, settings: dict[str, Any]):
+        self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
+        self.settings = settings
+        self.bos, self.eos = target_tokenizer.token_to_id(BOS), target_tokenizer.token_to_id(EOS)
+
+    def parse(self, row: dict[str, Any]) -> tuple[list[int], bool]:
+        """Tokenise ``text``; an over-long input is truncated (and flagged) or rejected, as configured."""
+        text = row.get("text")
+        if not isinstance(text, str):
+            raise InvalidRow(f"'text' must be a string, got {type(text).__name__}")
+        ids = self.source_tokenizer.encode(text).ids if text.strip() else []
+        if not ids:
+            raise InvalidRow("'text' is empty")
+        limit = self.settings["max_input_tokens"]
+        if len(ids) > limit and self.settings["overlong"] == "reject":
+            raise InvalidRow(f"'text' has {len(ids)} tokens, more than max_input_tokens {limit}")
+        return ids[:limit], len(ids) > limit
+
+    def encode(self, items: list[tuple[list[int], bool]]) -> dict[str, np.ndarray]:
+        """Right-padded ``input_ids`` and ``lengths`` (the encoder's inputs) plus the truncation flags."""
+        lengths = np.array([len(ids) for ids, _ in items], dtype=np.int64)
+        input_ids = np.zeros((len(items), int(lengths.max(initial=1))), dtype=np.int64)
+        for row, (ids, _) in enumerate(items):
+            input_ids[row, : len(ids)] = ids
+        return {"input_ids": input_ids, "lengths": lengths, "truncated": np.array([t for _, t in items])}
+
+    def infer(
+        self,
+        run: GraphRunner,
+        feeds: dict[str, np.ndarray],
+        beam_width: int | None = None,
+        keep_attention: bool = False,
+    ) -> dict[str, Any]:
+        """Encode once, then beam-search the decoder step (``beam_width`` 1 is greedy).
+
+        Args:
+            run: Runs the ``encoder`` and ``decoder_step`` graphs.
+            feeds: What ``encode`` returned.
+            beam_width: Overrides the bundle's beam width.
+            keep_attention: Also return attention weights and tokens (for heat maps).
+        """
+        hypotheses = beam_search(
+            run,
+            {"input_ids": feeds["input_ids"], "lengths": feeds["lengths"]},
+            bos=self.bos,
+            eos=self.eos,
+            beam_width=beam_width or self.settings["beam_width"],
+            length_penalty=self.settings["length_penalty"],
+            max_steps=(feeds["lengths"] * self.settings["max_output_ratio"] + 10).astype(int),
+            keep_attention=keep_attention,
+        )
+        return {"hypotheses": hypotheses, "input_ids": feeds["input_ids"], "truncated": feeds["truncated"]}
+
+    def decode(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Detokenised ``translation``, its length-normalised log-probability ``score`` and the flag."""
+        hypotheses: Hypotheses = outputs["hypotheses"]
+        texts = self.target_tokenizer.decode_batch(hypotheses.tokens)
+        records = [
+            {"translation": text, "score": float(score), "source_truncated": bool(truncated)}
+            for text, score, truncated in zip(texts, hypotheses.scores, outputs["truncated"], strict=True)
+        ]
+        if hypotheses.attention is not None:
+            for record, ids, tokens, weights in zip(
+                records, outputs["input_ids"], hypotheses.tokens, hypotheses.attention, strict=True
+            ):
+                source = [self.source_tokenizer.id_to_token(int(i)) for i in ids if i]
+                record["source_tokens"] = source
+                record["target_tokens"] = [self.target_tokenizer.id_to_token(i) for i in tokens] + [EOS]
+                record["attention"] = weights[: len(tokens) + 1, : len(source)].tolist()
+        return records
+
+    def network_shape(self) -> dict[str, int]:
+        """Source and target vocabulary sizes."""
+        return {
+            "vocab_size": self.source_tokenizer.get_vocab_size(),
+            "target_vocab_size": self.target_tokenizer.get_vocab_size(),
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write both tokenizers and the decoding settings."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.source_tokenizer.save(str(directory / "source_tokenizer.json"))
+        self.target_tokenizer.save(str(directory / "target_tokenizer.json"))
+        (directory / "codec.json").write_text(json.dumps(self.settings, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> TranslationCodec:
+        """Load a codec written by ``save``."""
+        return cls(
+            Tokenizer.from_file(str(directory / "source_tokenizer.json")),
+            Tokenizer.from_file(str(directory / "target_tokenizer.json")),
+            json.loads((directory / "codec.json").read_text()),
+        )
+
+
+def read_lines(folder: Path, stem: str, language: str) -> list[str]:
+    """Lines of ``<stem>.<language>`` or ``<stem>.<language>.gz``."""
+    for path in (folder / f"{stem}.{language}.gz", folder / f"{stem}.{language}"):
+        if path.is_file():
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt", encoding="utf-8") as lines:
+                return [line.rstrip("\n") for line in lines]
+    raise DataSourceError(f"{folder} has no {stem}.{language}[.gz]")
+
+
+class Translation(Task):
+    """Sentence translation with an attention sequence-to-sequence network."""
+
+    name = "translation"
+    kind = "seq2seq"
+    config_model = TranslationConfig
+    promotion_metric = "bleu"
+    promotion_direction = "max"
+    evaluation_variants = {"greedy": {"beam_width": 1}}
+
+    def _folder(self, folder: Path | None, config: TranslationConfig) -> dict[str, Any] | None:
+        if folder is None or not folder.is_dir():
+            return None
+        splits = {}
+        for split, stem in config.split_files.items():
+            source = read_lines(folder, stem, config.source_language)
+            target = read_lines(folder, stem, config.target_language)
+            if len(source) != len(target):
+                raise DataSourceError(f"{folder}/{stem}: {len(source)} source lines but {len(target)} target")
+            splits[split] = {"source": source, "target": target}
+        return splits
+
+    def _hub(self, config: TranslationConfig) -> dict[str, Any]:
+        hub = load_from_hub(config.hub_id, "set data_dir to a folder with multi30k/, or corpus_dir")
+        languages = (config.source_language, config.target_language)
+        return {
+            split: {"source": hub[split][languages[0]], "target": hub[split][languages[1]]}
+            for split in ("train", "validation", "test")
+        }
+
+    def prepare(self, config: TranslationConfig) -> PreparedData:
+        """Read the first available source, train the tokenizers on train, encode, filter and cache."""
+        multi30k = config.data_dir / "multi30k" if config.data_dir else None
+        source, raw = first_available(
+            [
+                (f"corpus_dir {config.corpus_dir}", lambda: self._folder(config.corpus_dir, config)),
+                (f"data_dir {multi30k}", lambda: self._folder(multi30k, config)),
+                (f"hub {config.hub_id}", lambda: self._hub(config)),
+            ]
+        )
+        key = fingerprint(CACHE_VERSION, config.model_dump(exclude={"cache_dir", "data_dir"}), raw)
+        cache = Path(config.cache_dir) / self.name / key
+        return load_prepared(cache, self, source, key) or self._build(raw, config, source, key, cache)
+
+    def _build(
+        self, raw: dict[str, Any], config: TranslationConfig, source: str, key: str, cache: Path
+    ) -> PreparedData:
+        if config.limit:
+            raw = {s: {side: t[: config.limit] for side, t in pair.items()} for s, pair in raw.items()}
+        train = raw["train"]
+        trainer = {"vocab_size": config.vocab_size, "min_frequency": config.min_frequency}
+        if config.joint_vocabulary:
+            source_tokenizer = target_tokenizer = train_bpe(
+                train["source"] + train["target"], lowercase=config.lowercase, **trainer
+            )
+        else:
+            source_tokenizer = train_bpe(train["source"], lowercase=config.lowercase, **trainer)
+            target_tokenizer = train_bpe(train["target"], lowercase=config.lowercase, **trainer)
+        decoding = {
+            "lowercase",
+            "max_input_tokens",
+            "overlong",
+            "beam_width",
+            "length_penalty",
+            "max_output_ratio",
+        }
+        codec = TranslationCodec(source_tokenizer, target_tokenizer, config.model_dump(include=decoding))
+        stats: dict[str, float] = {}
+        splits = {}
+        for split, pair in raw.items():
+            source_ids = [e.ids for e in source_tokenizer.encode_batch(pair["source"])]
+            target_ids = [
+                [codec.bos, *e.ids, codec.eos] for e in target_tokenizer.encode_batch(pair["target"])
+            ]
+            keep = [i for i, s in enumerate(source_ids) if s and len(target_ids[i]) > 2]
+            if split == "train":
+                limit = config.max_train_tokens
+                keep = [i for i in keep if len(source_ids[i]) <= limit and len(target_ids[i]) - 2 <= limit]
+            stats[f"filtered_{split}"] = len(source_ids) - len(keep)
+            stats[f"pairs_{split}"] = len(keep)
+            splits[split] = datasets.Dataset.from_dict(
+                {
+                    "source": [pair["source"][i] for i in keep],
+                    "target": [pair["target"][i] for i in keep],
+                    "input_ids": [source_ids[i] for i in keep],
+                    "target_ids": [target_ids[i] for i in keep],
+                }
+            )
+        stats["source_vocab_size"] = source_tokenizer.get_vocab_size()
+        stats["target_vocab_size"] = target_tokenizer.get_vocab_size()
+        return save_prepared(PreparedData(datasets.DatasetDict(splits), codec, source, key, stats), cache)
+
+    def load_codec(self, directory: Path) -> TranslationCodec:
+        """Load the tokenizers and decoding settings saved in a model bundle."""
+        return TranslationCodec.load(directory)
+
+    def references(
+        self, split: datasets.Dataset, codec: TranslationCodec
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Source sentences as rows and their reference translations (lower-cased when the model is)."""
+        targets = list(split["target"])
+        if codec.settings["lowercase"]:
+            targets = [t.lower() for t in targets]
+        return [{"text": text} for text in split["source"]], targets
+
+    def metrics(self, predictions: list[dict[str, Any]], references: list[str]) -> dict[str, float]:
+        """Corpus BLEU and chrF (sacrebleu) on detokenised text."""
+        return translation_scores([p["translation"] for p in predictions], references)
+
+
+TASK = Translation()

@@ -1,0 +1,184 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from conftest import fit_bundle
+
+from models.config import ModelConfig
+from models.recurrent import time_mask
+from models.seq2seq import Seq2Seq
+from models.seq2seq_export import onnx_runner, torch_runner
+from serving.batch import run_batch
+from serving.predictor import Predictor
+from tasks import InvalidRow, get_task
+from tasks.decoding import beam_search
+
+# A toy language pair: every source word has one target word, and the target reverses the order,
+# so the decoder must attend to the right source position at every step.
+LEXICON = dict(
+    zip(
+        ["ka", "lo", "mi", "nu", "pe", "ri", "so", "tu"],
+        ["one", "two", "three", "four", "five", "six", "seven", "eight"],
+        strict=True,
+    )
+)
+
+
+def write_corpus(folder, pairs: int, stem: str, seed: int, long: int = 0) -> None:
+    rng = random.Random(seed)
+    sources, targets = [], []
+    for index in range(pairs):
+        length = 30 if index < long else rng.randint(3, 7)
+        words = [rng.choice(list(LEXICON)) for _ in range(length)]
+        sources.append(" ".join(words))
+        targets.append(" ".join(LEXICON[w] for w in reversed(words)))
+    (folder / f"{stem}.xx").write_text("\n".join(sources) + "\n")
+    (folder / f"{stem}.yy").write_text("\n".join(targets) + "\n")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    write_corpus(folder, 2000, "train", 1, long=5)
+    write_corpus(folder, 100, "val", 2)
+    write_corpus(folder, 100, "test_2016_flickr", 3)
+    return folder
+
+
+def prepare(corpus, cache, **settings):
+    task = get_task("translation")
+    config = task.config(
+        corpus_dir=corpus,
+        source_language="xx",
+        target_language="yy",
+        cache_dir=cache,
+        vocab_size=100,
+        max_train_tokens=20,
+        **settings,
+    )
+    return task, task.prepare(config)
+
+
+def test_tokenizers_trained_on_train_and_long_pairs_filtered_and_counted(corpus, tmp_path):
+    _, prepared = prepare(corpus, tmp_path)
+    stats = prepared.stats
+    assert (stats["filtered_train"], stats["pairs_train"]) == (5, 1995)
+    assert (stats["filtered_test"], stats["pairs_test"]) == (0, 100)  # test pairs are never dropped
+    codec = prepared.codec
+    ids = codec.target_tokenizer.encode("three one two").ids
+    assert codec.target_tokenizer.decode(ids) == "three one two"  # detokenises exactly
+
+
+def test_codec_rejects_bad_rows_and_truncates_or_rejects_long_ones(corpus, tmp_path):
+    _, prepared = prepare(corpus, tmp_path, max_input_tokens=4)
+    codec = prepared.codec
+    for row, reason in (
+        ({}, "must be a string"),
+        ({"text": 5}, "must be a string"),
+        ({"text": "  "}, "empty"),
+    ):
+        with pytest.raises(InvalidRow, match=reason):
+            codec.parse(row)
+    ids, truncated = codec.parse({"text": "ka lo mi nu pe ri"})
+    assert len(ids) == 4 and truncated
+    _, strict = prepare(corpus, tmp_path, max_input_tokens=4, overlong="reject")
+    with pytest.raises(InvalidRow, match="more than max_input_tokens 4"):
+        strict.codec.parse({"text": "ka lo mi nu pe ri"})
+    with pytest.raises(ValueError, match="must differ"):
+        get_task("translation").config(source_language="en", target_language="en")
+
+
+def test_beam_search_finds_the_sequence_greedy_misses():
+    """Token 5 looks best first (0.6) but is followed by doubt; token 6 (0.4) is followed by a sure end."""
+    eos = 3
+
+    def run(graph, feeds):
+        if graph == "encoder":
+            batch = len(feeds["lengths"])
+            return {
+                "memory": np.zeros((batch, 2, 1)),
+                "keys": np.zeros((batch, 2, 1)),
+                "state": np.zeros((batch, 1)),
+            }
+        previous = feeds["token"]
+        probabilities = np.full((len(previous), 8), 1e-6)
+        probabilities[previous == 2, 5], probabilities[previous == 2, 6] = 0.6, 0.4
+        probabilities[previous == 5, 4], probabilities[previous == 5, 7] = 0.55, 0.45
+        probabilities[previous == 6, eos] = 1.0
+        probabilities[previous == 4, eos] = 1.0
+        probabilities[previous == 7, eos] = 1.0
+        return {
+            "logits": np.log(probabilities),
+            "next_state": feeds["state"],
+            "attention": np.full((len(previous), 2), 0.5),
+        }
+
+    feeds = {"input_ids": np.array([[7, 8]]), "lengths": np.array([2])}
+    greedy = beam_search(run, feeds, 2, eos, beam_width=1, length_penalty=0.0, max_steps=np.array([5]))
+    beam = beam_search(run, feeds, 2, eos, beam_width=3, length_penalty=0.0, max_steps=np.array([5]))
+    assert greedy.tokens == [[5, 4]] and greedy.scores[0] == pytest.approx(np.log(0.6 * 0.55), abs=1e-4)
+    assert beam.tokens == [[6]] and beam.scores[0] == pytest.approx(np.log(0.4), abs=1e-4)
+
+
+def test_a_fully_padded_source_row_gives_no_nan():
+    network = Seq2Seq(ModelConfig(cell="lstm", embedding_dim=8, hidden_size=8, bidirectional=True), 20, 20)
+    network.eval()
+    input_ids, lengths = torch.tensor([[5, 6, 7], [0, 0, 0]]), torch.tensor([3, 1])
+    memory, keys, state = network.encode(input_ids, lengths)
+    mask = time_mask(lengths, 3)
+    mask[1] = False  # nothing to attend to
+    logits, _, attention = network.decode(torch.tensor([[2], [2]]), state, memory, keys, mask)
+    assert torch.isfinite(logits).all() and torch.isfinite(attention).all()
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    """A small GRU seq2seq trained on the toy pair, exported as two graphs and bundled."""
+    work = tmp_path_factory.mktemp("translator")
+    task, prepared = prepare(corpus, work / "cache", beam_width=3)
+    bundle, network = fit_bundle(
+        "translation",
+        prepared,
+        work,
+        {"embedding_dim": 32, "hidden_size": 64, "bidirectional": True},
+        {"max_epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12},
+        cell="gru",
+    )
+    return task, prepared, bundle, network
+
+
+def test_the_toy_translation_is_learned_through_onnx(trained):
+    task, prepared, bundle, _ = trained
+    predictor = Predictor(bundle)
+    rows, references = task.references(prepared.splits["test"], predictor.codec)
+    beam = task.metrics(predictor.predict_rows(rows), references)
+    greedy = task.metrics(predictor.predict_rows(rows, beam_width=1), references)
+    assert beam["bleu"] > 80 and greedy["bleu"] > 80 and beam["chrf"] > 80
+
+
+def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(trained):
+    task, prepared, bundle, network = trained
+    rows, _ = task.references(prepared.splits["test"], prepared.codec)
+    feeds = prepared.codec.encode([prepared.codec.parse(r) for r in rows[:16]])
+    feeds = {"input_ids": feeds["input_ids"], "lengths": feeds["lengths"]}
+    codec = prepared.codec
+    decoded = [
+        beam_search(run, feeds, codec.bos, codec.eos, 3, 1.0, np.full(16, 20))
+        for run in (torch_runner(network), onnx_runner(bundle))
+    ]
+    assert decoded[0].tokens == decoded[1].tokens
+    assert np.abs(decoded[0].scores - decoded[1].scores).max() < 1e-4
+
+
+def test_batch_job_translates_rows_and_reports_bad_ones(trained, tmp_path):
+    _, _, bundle, _ = trained
+    rows = [{"text": "ka lo mi"}, {"text": ""}, {"text": 42}, {"id": 4}, {"text": "tu so"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = run_batch(bundle, source, tmp_path / "out.jsonl", show_progress=False)
+    assert (summary.predicted, summary.errors) == (2, 3)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o["translation"] for o in out] == ["three two one", "seven eight"]
+    assert all(o["score"] <= 0 and o["source_truncated"] is False for o in out)
