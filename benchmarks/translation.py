@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import datasets
+import mlflow
 import torch
 import typer
 from rich.console import Console
@@ -26,6 +27,7 @@ from models.seq2seq_export import torch_runner
 from models.train import restore_network
 from serving.predictor import Predictor, resolve_bundle
 from tasks import get_task
+from tasks.translation import SPLIT_FILES, read_lines
 
 
 def decode_all(codec, run, items, beam_width: int, batch_size: int) -> tuple[list[dict], float]:
@@ -54,12 +56,22 @@ def main(
     metadata = json.loads((bundle / "bundle.json").read_text())
     predictor = Predictor(bundle, threads=threads)
     codec, task = predictor.codec, get_task("translation")
-    network = restore_network(
-        codec.network_shape(), ModelConfig(**metadata["model_config"]), Path(metadata["checkpoint"])
+    weights = mlflow.artifacts.download_artifacts(
+        run_id=metadata["run_id"], artifact_path="network/network.pt"
     )
+    network = restore_network(codec.network_shape(), ModelConfig(**metadata["model_config"]), Path(weights))
     torch.set_num_threads(threads)
-    prepared = task.prepare(task.config(data_dir=data_dir))  # test sentences are never filtered
-    rows, references = task.references(prepared.splits["test"], codec)
+    folder, languages = (
+        data_dir / "multi30k",
+        (codec.settings["source_language"], codec.settings["target_language"]),
+    )
+    test = datasets.Dataset.from_dict(
+        {
+            side: read_lines(folder, SPLIT_FILES["test"], lang)
+            for side, lang in zip(("source", "target"), languages, strict=True)
+        }
+    )
+    rows, references = task.references(test, codec)
     items = [codec.parse(row) for row in rows]
     engines = {"PyTorch eager": torch_runner(network), "onnxruntime (seqops)": predictor.run}
     table = Table(

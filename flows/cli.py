@@ -167,6 +167,10 @@ def predict_command(
         bool,
         typer.Option(help="Forecasting: INPUT is one series as CSV (a line per step, the model's columns)."),
     ] = False,
+    beam_width: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Translation: beams to keep (1 = greedy; default: the model's)."),
+    ] = None,
 ) -> None:
     """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl."""
     from mlflow.exceptions import MlflowException
@@ -187,6 +191,7 @@ def predict_command(
             threads,
             progress and sys.stderr.isatty(),
             series,
+            beam_width,
         )
     except (FileNotFoundError, ValueError, MlflowException, OnnxRuntimeError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -31,7 +31,7 @@ from flows.tracking import (
     with_retries,
 )
 from models.export import ParityError, export_graphs
-from models.train import FitResult, train
+from models.train import FitResult, save_network, train
 from serving.predictor import Predictor, resolve_bundle, save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
@@ -74,9 +74,11 @@ def export_bundle(
 ) -> tuple[Path, float]:
     """Export to ONNX, check parity on unseen shapes, and write the servable bundle."""
     graphs_dir = bundle_dir.with_name("graphs")
-    error = export_graphs(fit.network, graphs_dir, prepared.codec.network_shape(), tolerance)
-    save_bundle(bundle_dir, task_name, prepared.codec, graphs_dir, {**metadata, "parity_error": error})
-    shutil.rmtree(graphs_dir)
+    try:
+        error = export_graphs(fit.network, graphs_dir, prepared.codec.network_shape(), tolerance)
+        save_bundle(bundle_dir, task_name, prepared.codec, graphs_dir, {**metadata, "parity_error": error})
+    finally:
+        shutil.rmtree(graphs_dir, ignore_errors=True)
     return bundle_dir, error
 
 
@@ -122,6 +124,9 @@ def ship_cell(
         "parameter_count": sum(p.numel() for p in fit.network.parameters()),
         "run_id": run_id,
     }
+    # The PyTorch weights too: for fine-tuning, and for benchmarks against PyTorch inference.
+    weights = save_network(fit.network, work_dir / "checkpoints" / task_.name / run_id / "network.pt")
+    with_retries(lambda: mlflow.log_artifact(str(weights), "network"), "log network weights")
     bundle_dir = work_dir / "bundles" / task_.name / run_id / BUNDLE_ARTIFACT
     try:
         bundle_dir, parity = export_bundle(
@@ -135,7 +140,6 @@ def ship_cell(
                 "run_id": run_id,
                 "fingerprint": prepared.fingerprint,
                 "model_config": settings.model.model_copy(update={"cell": cell}).model_dump(),
-                "checkpoint": str(fit.checkpoint.resolve()),
             },
         )
     except ParityError as error:

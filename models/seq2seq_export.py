@@ -87,7 +87,7 @@ def export_seq2seq(network: Seq2Seq, directory: Path, source_vocab_size: int) ->
 def export_seq2seq_checked(
     network: Seq2Seq, directory: Path, shape: dict[str, int], tolerance: float
 ) -> float:
-    """Export both graphs, then greedy-decode unseen inputs (batch 7, up to 23 tokens) both ways.
+    """Export both graphs, then decode unseen inputs (batch 7, up to 23 tokens) both ways, greedy and beam 3.
 
     Returns:
         The largest difference between PyTorch and onnxruntime encoder outputs and sentence scores.
@@ -100,18 +100,22 @@ def export_seq2seq_checked(
     feeds = {k: v.numpy() for k, v in token_batch(shape["vocab_size"], 7, 23, 1).items()}
     runners = torch_runner(network), onnx_runner(directory)
     decoded = [
-        beam_search(run, feeds, BOS_ID, EOS_ID, beam_width=1, length_penalty=1.0, max_steps=np.full(7, 30))
+        beam_search(
+            run, feeds, BOS_ID, EOS_ID, beam_width=width, length_penalty=1.0, max_steps=np.full(7, 30)
+        )
+        for width in (1, 3)  # greedy, and a beam (reordered states)
         for run in runners
     ]
     encoded = [run("encoder", feeds) for run in runners]
     error = max(float(np.abs(encoded[0][k] - encoded[1][k]).max()) for k in ENCODER_OUTPUTS)
-    error = max(error, float(np.abs(decoded[0].scores - decoded[1].scores).max()))
-    if decoded[0].tokens != decoded[1].tokens or not error <= tolerance:
+    error = max(error, *(float(np.abs(a.scores - b.scores).max()) for a, b in (decoded[:2], decoded[2:])))
+    tokens_match = decoded[0].tokens == decoded[1].tokens and decoded[2].tokens == decoded[3].tokens
+    if not tokens_match or not error <= tolerance:
         for name in ("encoder", "decoder_step"):
             (directory / f"{name}.onnx").unlink(missing_ok=True)
         raise ParityError(
-            f"ONNX parity failed for the seq2seq graphs: greedy tokens "
-            f"{'match' if decoded[0].tokens == decoded[1].tokens else 'differ'}, error {error:.2e} "
+            f"ONNX parity failed for the seq2seq graphs: decoded tokens "
+            f"{'match' if tokens_match else 'differ'}, error {error:.2e} "
             f"(tolerance {tolerance:.0e})"
         )
     return error

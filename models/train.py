@@ -64,18 +64,24 @@ def build_module(
     return ClassifierModule(network, shape["num_classes"], train_config)
 
 
-def restore_network(shape: dict[str, int], model_config: ModelConfig, checkpoint: Path) -> nn.Module:
-    """Rebuild a trained network from its Lightning checkpoint (weights only, no pickled code), in eval mode.
+def save_network(network: nn.Module, path: Path) -> Path:
+    """Write the network's weights (a plain state dict, loadable with ``weights_only=True``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), path)
+    return path
+
+
+def restore_network(shape: dict[str, int], model_config: ModelConfig, weights: Path) -> nn.Module:
+    """Rebuild a trained network from the weights ``save_network`` wrote, in eval mode.
 
     Args:
         shape: The codec's ``network_shape()``.
         model_config: The network settings it was trained with.
-        checkpoint: The ``.ckpt`` file written by ``train``.
+        weights: The state-dict file.
     """
-    module = build_module(shape, model_config, TrainConfig())
-    state: dict[str, Any] = torch.load(checkpoint, weights_only=True, map_location="cpu")
-    module.load_state_dict(state["state_dict"])
-    return module.network.eval()
+    network = build_module(shape, model_config, TrainConfig()).network
+    network.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+    return network.eval()
 
 
 def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoader, DataLoader]:

@@ -190,6 +190,7 @@ def run_batch(
     threads: int | None = None,
     show_progress: bool = True,
     series: bool = False,
+    beam_width: int | None = None,
 ) -> BatchSummary:
     """Predict every row of ``input_path`` with the bundle in ``model_dir``.
 
@@ -201,6 +202,7 @@ def run_batch(
         threads: onnxruntime intra-op threads (``None``: all available cores).
         show_progress: Draw a progress bar on the terminal.
         series: Read a CSV as one time series (forecasting) and forecast from its last steps.
+        beam_width: Translation: beams kept while decoding (1 is greedy), instead of the model's own.
 
     Returns:
         Counts, timing and the paths written.
@@ -212,6 +214,9 @@ def run_batch(
     columns = getattr(predictor.codec, "columns", None) if series else None
     if series and columns is None:
         raise ValueError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
+    if beam_width is not None and predictor.task.kind != "seq2seq":
+        raise ValueError(f"--beam-width needs a translation model; this one serves '{predictor.task.name}'")
+    options = {} if beam_width is None else {"beam_width": beam_width}
     errors_path = output_path.with_name(output_path.name + ".errors.jsonl")
     rows = predicted = failed = 0
     progress = Progress(
@@ -232,10 +237,10 @@ def run_batch(
             for row in read_rows(input_path, chunk_size, stream, columns):
                 chunk.append(row)
                 if len(chunk) == chunk_size:
-                    good, bad = _predict_chunk(predictor, chunk, writer, errors)
+                    good, bad = _predict_chunk(predictor, chunk, writer, errors, options)
                     rows, predicted, failed, chunk = rows + len(chunk), predicted + good, failed + bad, []
                     progress.update(bar, completed=rows if stream is None else stream.tell(), rows=rows)
-            good, bad = _predict_chunk(predictor, chunk, writer, errors)
+            good, bad = _predict_chunk(predictor, chunk, writer, errors, options)
             rows, predicted, failed = rows + len(chunk), predicted + good, failed + bad
             progress.update(bar, completed=size, rows=rows)
     except BaseException:  # nothing half-written is left looking like a result
@@ -262,7 +267,11 @@ def run_batch(
 
 
 def _predict_chunk(
-    predictor: Predictor, chunk: list[Row], writer: OutputWriter, errors: OutputWriter
+    predictor: Predictor,
+    chunk: list[Row],
+    writer: OutputWriter,
+    errors: OutputWriter,
+    options: dict[str, Any],
 ) -> tuple[int, int]:
     good, items, error_records = [], [], []
     for number, record in chunk:
@@ -279,7 +288,7 @@ def _predict_chunk(
                     "input": kept_input(record) if isinstance(record, dict) else {},
                 }
             )
-    predictions = predictor.predict_items(items)
+    predictions = predictor.predict_items(items, **options)
     writer.write(
         [
             {"row": number, "input": kept_input(record), **prediction}

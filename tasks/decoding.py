@@ -50,19 +50,22 @@ def beam_search(
     max_steps: np.ndarray,
     keep_attention: bool = False,
 ) -> Hypotheses:
-    """Decode a batch, keeping ``beam_width`` hypotheses per input (1 is greedy decoding).
+    """Decode a batch, keeping ``beam_width`` live hypotheses per input (1 is greedy decoding).
 
-    Finished hypotheses stay in the beam with a frozen score; at the end each input's hypotheses are
-    ranked by length-normalised log-probability.
+    Every step extends each live hypothesis by every token and keeps the ``2 * beam_width`` best;
+    those that end the sentence join the input's finished pool (ranked by log-probability /
+    length ** length_penalty), the best ``beam_width`` others stay live. An input is done once no live
+    hypothesis outranks its best finished one at the current length, or at its step limit (where the
+    end marker is forced). Finished inputs leave the batch, so the decoder only runs for live ones.
 
     Args:
         run: Runs a named graph on named arrays.
         encoder_feeds: ``input_ids`` and ``lengths`` of the batch.
         bos: Begin-of-sentence id fed at the first step.
-        eos: End-of-sentence id.
-        beam_width: Hypotheses kept per input.
+        eos: End-of-sentence id (never the first output: no empty translations).
+        beam_width: Live hypotheses kept per input.
         length_penalty: Exponent of the length normalisation (0 ranks by raw log-probability).
-        max_steps: Per input, the most tokens to produce (an end marker is forced at the limit).
+        max_steps: Per input, the most tokens to produce, the end marker included.
         keep_attention: Also return the best hypotheses' attention weights.
 
     Returns:
@@ -72,55 +75,69 @@ def beam_search(
     batch, width = len(encoder_feeds["lengths"]), beam_width
     source_steps = encoder_feeds["input_ids"].shape[1]
     mask = np.arange(source_steps)[None, :] < encoder_feeds["lengths"][:, None]
-    expand = lambda array: np.repeat(array, width, axis=0)  # noqa: E731 - a one-line local helper
-    memory, keys, state, mask = (
-        expand(a) for a in (encoded["memory"], encoded["keys"], encoded["state"], mask)
-    )
-    limits = expand(np.asarray(max_steps))
-    scores = np.full((batch, width), -np.inf, dtype=np.float64)
-    scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    scores = scores.reshape(-1)
+    rows = {
+        "memory": encoded["memory"],
+        "keys": encoded["keys"],
+        "state": encoded["state"],
+        "source_mask": mask,
+        "limit": np.asarray(max_steps),
+        "sentence": np.arange(batch),
+    }
+    rows = {name: np.repeat(array, width, axis=0) for name, array in rows.items()}
+    scores = np.tile(np.r_[0.0, np.full(width - 1, -np.inf)], batch)  # identical beams: expand one
     tokens = np.full(batch * width, bos, dtype=np.int64)
     history = np.zeros((batch * width, 0), dtype=np.int64)
-    lengths = np.zeros(batch * width, dtype=np.int64)
-    finished = np.zeros(batch * width, dtype=bool)
     attention = np.zeros((batch * width, 0, source_steps), dtype=np.float32)
-    rows = np.arange(batch)[:, None]
-    for step in range(int(limits.max())):
-        out = run(
-            "decoder_step",
-            {"token": tokens, "state": state, "memory": memory, "keys": keys, "source_mask": mask},
-        )
+    best: list[tuple[float, list[int], np.ndarray | None]] = [(-np.inf, [], None)] * batch
+    step = 0
+    while len(tokens):
+        feeds = {"token": tokens, **{k: rows[k] for k in ("state", "memory", "keys", "source_mask")}}
+        out = run("decoder_step", feeds)
         log_probs = log_softmax(out["logits"].astype(np.float64))
-        at_limit = ~finished & (step >= limits - 1)
-        end_scores = log_probs[at_limit, eos]
-        log_probs[at_limit] = -np.inf
-        log_probs[at_limit, eos] = end_scores
-        log_probs[finished] = -np.inf
-        log_probs[finished, eos] = 0.0  # a finished hypothesis carries on unchanged
-        candidates = (scores[:, None] + log_probs).reshape(batch, -1)
-        top = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
-        top = np.take_along_axis(top, np.argsort(-candidates[rows, top], axis=1), axis=1)
-        vocabulary = log_probs.shape[1]
-        origin = (rows * width + top // vocabulary).reshape(-1)
-        tokens = (top % vocabulary).reshape(-1)
-        scores = candidates[rows, top].reshape(-1)
-        was_finished = finished[origin]
-        lengths = lengths[origin] + ~was_finished
-        finished = was_finished | (tokens == eos)
-        history = np.concatenate([history[origin], tokens[:, None]], axis=1)
-        state = out["next_state"][origin]
+        if step == 0:
+            log_probs[:, eos] = -np.inf
+        live = len(tokens) // width
+        candidates = (scores[:, None] + log_probs).reshape(live, -1)
+        keep = min(2 * width, candidates.shape[1])
+        top = np.argpartition(-candidates, keep - 1, axis=1)[:, :keep]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(candidates, top, 1), axis=1), axis=1)
+        top_scores = np.take_along_axis(candidates, top, 1)
+        origin = np.arange(live)[:, None] * width + top // log_probs.shape[1]
+        words = top % log_probs.shape[1]
+        at_limit = rows["limit"][::width] <= step + 1
+        normaliser = float(step + 1) ** length_penalty
+        for group, sentence in enumerate(rows["sentence"][::width]):
+            ended = (words[group] == eos) | at_limit[group]
+            for rank in np.flatnonzero(ended & np.isfinite(top_scores[group])):
+                row = origin[group, rank]
+                # At the limit a hypothesis that did not choose the end marker is ended with it.
+                score = (scores[row] + log_probs[row, eos]) / normaliser
+                if score > best[sentence][0]:
+                    weights = (
+                        np.concatenate([attention[row], out["attention"][row][None]])
+                        if keep_attention
+                        else None
+                    )
+                    best[sentence] = (score, history[row].tolist(), weights)
+        # The best ``width`` hypotheses that did not end stay live (fewer only if the vocabulary is tiny).
+        order = np.argsort(words == eos, axis=1, kind="stable")[:, :width]
+        chosen = np.take_along_axis(origin, order, 1)
+        next_scores = np.take_along_axis(top_scores, order, 1)
+        next_scores[np.take_along_axis(words, order, 1) == eos] = -np.inf
+        best_finished = np.array([best[s][0] for s in rows["sentence"][::width]])
+        done = at_limit | (next_scores.max(axis=1) / normaliser <= best_finished)
+        stay = np.repeat(~done, width)
+        chosen, picked = chosen.reshape(-1)[stay], np.take_along_axis(words, order, 1).reshape(-1)[stay]
+        scores = next_scores.reshape(-1)[stay]
         if keep_attention:
-            attention = np.concatenate([attention[origin], out["attention"][origin][:, None]], axis=1)
-        if finished.all():
-            break
-    ranked = (scores / np.maximum(lengths, 1) ** length_penalty).reshape(batch, width)
-    best = np.arange(batch) * width + ranked.argmax(axis=1)
-    outputs = [
-        row[: int(np.argmax(row == eos)) if (row == eos).any() else len(row)].tolist()
-        for row in history[best]
-    ]
-    kept = None
-    if keep_attention:
-        kept = [attention[b, : len(o) + 1] for b, o in zip(best, outputs, strict=True)]  # + the end step
-    return Hypotheses(outputs, ranked.max(axis=1), kept)
+            attention = np.concatenate([attention[chosen], out["attention"][chosen][:, None]], axis=1)
+        history = np.concatenate([history[chosen], picked[:, None]], axis=1)
+        rows = {name: array[chosen] for name, array in rows.items()}
+        rows["state"] = out["next_state"][chosen]
+        tokens = picked
+        step += 1
+    return Hypotheses(
+        [b[1] for b in best],
+        np.array([b[0] for b in best]),
+        [b[2] for b in best] if keep_attention else None,
+    )

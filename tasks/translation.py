@@ -36,6 +36,7 @@ from tasks.translation_metrics import translation_scores
 
 CACHE_VERSION = 1
 SPLIT_FILES = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
+MAX_HYPOTHESES = 512  # hypotheses decoded at once (inputs x beam width): bounds memory
 
 
 class TranslationConfig(DataConfig):
@@ -130,15 +131,30 @@ class TranslationCodec(Codec):
             beam_width: Overrides the bundle's beam width.
             keep_attention: Also return attention weights and tokens (for heat maps).
         """
-        hypotheses = beam_search(
-            run,
-            {"input_ids": feeds["input_ids"], "lengths": feeds["lengths"]},
-            bos=self.bos,
-            eos=self.eos,
-            beam_width=beam_width or self.settings["beam_width"],
-            length_penalty=self.settings["length_penalty"],
-            max_steps=(feeds["lengths"] * self.settings["max_output_ratio"] + 10).astype(int),
-            keep_attention=keep_attention,
+        width = beam_width or self.settings["beam_width"]
+        group = max(1, MAX_HYPOTHESES // width)  # memory grows with inputs x beams
+        parts = []
+        for start in range(0, len(feeds["lengths"]), group):
+            lengths = feeds["lengths"][start : start + group]
+            parts.append(
+                beam_search(
+                    run,
+                    {
+                        "input_ids": feeds["input_ids"][start : start + group, : lengths.max()],
+                        "lengths": lengths,
+                    },
+                    bos=self.bos,
+                    eos=self.eos,
+                    beam_width=width,
+                    length_penalty=self.settings["length_penalty"],
+                    max_steps=(lengths * self.settings["max_output_ratio"] + 10).astype(int),
+                    keep_attention=keep_attention,
+                )
+            )
+        hypotheses = Hypotheses(
+            [tokens for part in parts for tokens in part.tokens],
+            np.concatenate([part.scores for part in parts]),
+            [weights for part in parts for weights in part.attention] if keep_attention else None,
         )
         return {"hypotheses": hypotheses, "input_ids": feeds["input_ids"], "truncated": feeds["truncated"]}
 
@@ -190,7 +206,7 @@ def read_lines(folder: Path, stem: str, language: str) -> list[str]:
         if path.is_file():
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rt", encoding="utf-8") as lines:
-                return [line.rstrip("\n") for line in lines]
+                return [line.rstrip("\r\n") for line in lines]
     raise DataSourceError(f"{folder} has no {stem}.{language}[.gz]")
 
 
@@ -220,7 +236,7 @@ class Translation(Task):
         hub = load_from_hub(config.hub_id, "set data_dir to a folder with multi30k/, or corpus_dir")
         languages = (config.source_language, config.target_language)
         return {
-            split: {"source": hub[split][languages[0]], "target": hub[split][languages[1]]}
+            split: {"source": list(hub[split][languages[0]]), "target": list(hub[split][languages[1]])}
             for split in ("train", "validation", "test")
         }
 
@@ -253,6 +269,8 @@ class Translation(Task):
             source_tokenizer = train_bpe(train["source"], lowercase=config.lowercase, **trainer)
             target_tokenizer = train_bpe(train["target"], lowercase=config.lowercase, **trainer)
         decoding = {
+            "source_language",
+            "target_language",
             "lowercase",
             "max_input_tokens",
             "overlong",
@@ -268,7 +286,11 @@ class Translation(Task):
             target_ids = [
                 [codec.bos, *e.ids, codec.eos] for e in target_tokenizer.encode_batch(pair["target"])
             ]
-            keep = [i for i, s in enumerate(source_ids) if s and len(target_ids[i]) > 2]
+            keep = [
+                i
+                for i, text in enumerate(pair["source"])
+                if text.strip() and source_ids[i] and pair["target"][i].strip()
+            ]
             if split == "train":
                 limit = config.max_train_tokens
                 keep = [i for i in keep if len(source_ids[i]) <= limit and len(target_ids[i]) - 2 <= limit]
@@ -293,15 +315,14 @@ class Translation(Task):
     def references(
         self, split: datasets.Dataset, codec: TranslationCodec
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        """Source sentences as rows and their reference translations (lower-cased when the model is)."""
-        targets = list(split["target"])
-        if codec.settings["lowercase"]:
-            targets = [t.lower() for t in targets]
-        return [{"text": text} for text in split["source"]], targets
+        """Source sentences as rows and their reference translations (normalised like the model's output)."""
+        normalise = codec.target_tokenizer.normalizer.normalize_str  # as the model's output was
+        return [{"text": text} for text in split["source"]], [normalise(t) for t in split["target"]]
 
     def metrics(self, predictions: list[dict[str, Any]], references: list[str]) -> dict[str, float]:
-        """Corpus BLEU and chrF (sacrebleu) on detokenised text."""
-        return translation_scores([p["translation"] for p in predictions], references)
+        """Corpus BLEU and chrF (sacrebleu) on detokenised text; a rejected input counts as no output."""
+        scores = translation_scores([p.get("translation", "") for p in predictions], references)
+        return scores | {"rejected": float(sum("error" in p for p in predictions))}
 
 
 TASK = Translation()

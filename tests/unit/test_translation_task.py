@@ -182,3 +182,5 @@ def test_batch_job_translates_rows_and_reports_bad_ones(trained, tmp_path):
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [o["translation"] for o in out] == ["three two one", "seven eight"]
     assert all(o["score"] <= 0 and o["source_truncated"] is False for o in out)
+    greedy = run_batch(bundle, source, tmp_path / "greedy.jsonl", show_progress=False, beam_width=1)
+    assert greedy.predicted == 2
