@@ -20,7 +20,7 @@ def test_builtin_profiles_are_valid_for_every_task(name, tmp_path):
 
 
 def test_unknown_profile_lists_the_builtin_ones():
-    with pytest.raises(ConfigError, match=r"built-in profiles: \['default', 'smoke'\]"):
+    with pytest.raises(ConfigError, match=r"built-in profiles: \['benchmark', 'default', 'smoke'\]"):
         load_profile("nope")
 
 
