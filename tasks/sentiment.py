@@ -24,6 +24,7 @@ from tasks.base import (
 )
 from tasks.classification import class_predictions, classification_scores
 from tasks.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
+from tasks.subwords import pad_ids
 
 PAD, UNK = "[PAD]", "[UNK]"
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
@@ -107,15 +108,6 @@ class SentimentCodec(Codec):
         """Load a codec written by ``save``."""
         settings = json.loads((directory / "codec.json").read_text())
         return cls(Tokenizer.from_file(str(directory / "tokenizer.json")), **settings)
-
-
-def pad_ids(sequences: list[list[int]]) -> dict[str, np.ndarray]:
-    """Right-pad id sequences with 0 into an int64 matrix, with their lengths."""
-    lengths = np.array([max(len(ids), 1) for ids in sequences], dtype=np.int64)
-    input_ids = np.zeros((len(sequences), int(lengths.max(initial=1))), dtype=np.int64)
-    for row, ids in enumerate(sequences):
-        input_ids[row, : len(ids)] = ids
-    return {"input_ids": input_ids, "lengths": lengths}
 
 
 def train_tokenizer(texts: list[str], config: SentimentConfig) -> Tokenizer:

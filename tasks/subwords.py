@@ -1,7 +1,11 @@
-"""Byte-pair-encoding tokenizers that detokenise exactly: words keep their spaces as a ``▁`` marker."""
+"""Subword tokenizers and token-id batches.
+
+BPE tokenizers here detokenise exactly: words keep their leading space as a ``▁`` marker.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
@@ -33,3 +37,12 @@ def train_bpe(texts: list[str], vocab_size: int, min_frequency: int, lowercase: 
     )
     tokenizer.train_from_iterator(texts, trainer)
     return tokenizer
+
+
+def pad_ids(sequences: list[list[int]]) -> dict[str, np.ndarray]:
+    """Right-pad id sequences with 0 into an int64 matrix, with their lengths."""
+    lengths = np.array([max(len(ids), 1) for ids in sequences], dtype=np.int64)
+    input_ids = np.zeros((len(sequences), int(lengths.max(initial=1))), dtype=np.int64)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = ids
+    return {"input_ids": input_ids, "lengths": lengths}

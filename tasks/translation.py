@@ -31,7 +31,7 @@ from tasks.base import (
 )
 from tasks.decoding import Hypotheses, beam_search
 from tasks.sources import first_available, load_from_hub
-from tasks.subwords import BOS, EOS, train_bpe
+from tasks.subwords import BOS, EOS, pad_ids, train_bpe
 from tasks.translation_metrics import translation_scores
 
 CACHE_VERSION = 2  # 2: languages in the codec settings, whitespace-only pairs dropped
@@ -110,11 +110,7 @@ class TranslationCodec(Codec):
 
     def encode(self, items: list[tuple[list[int], bool]]) -> dict[str, np.ndarray]:
         """Right-padded ``input_ids`` and ``lengths`` (the encoder's inputs) plus the truncation flags."""
-        lengths = np.array([len(ids) for ids, _ in items], dtype=np.int64)
-        input_ids = np.zeros((len(items), int(lengths.max(initial=1))), dtype=np.int64)
-        for row, (ids, _) in enumerate(items):
-            input_ids[row, : len(ids)] = ids
-        return {"input_ids": input_ids, "lengths": lengths, "truncated": np.array([t for _, t in items])}
+        return pad_ids([ids for ids, _ in items]) | {"truncated": np.array([t for _, t in items])}
 
     def infer(
         self,
