@@ -63,7 +63,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
             for k in (rows[0] if rows else {})
             if k.startswith("test_")
             and ("naive" not in k or k.endswith(f"_{promoted_by}"))
-            and not k.startswith(("test_recall_", "test_length_ratio"))
+            and not k.startswith(("test_recall_", "test_length_ratio", "test_rejected"))
         ]
         columns = {
             "cell": "cell",
