@@ -86,11 +86,19 @@ class Predictor:
         return dict(zip(names, session.run(names, feeds), strict=True))
 
     def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any]]:
-        """Predict already-parsed items, ``batch_size`` at a time (``options`` go to the codec)."""
-        predictions: list[dict[str, Any]] = []
-        for start in range(0, len(items), self.batch_size):
-            feeds = self.codec.encode(items[start : start + self.batch_size])
-            predictions += self.codec.decode(self.codec.infer(self.run, feeds, **options))
+        """Predict already-parsed items, ``batch_size`` at a time (``options`` go to the codec).
+
+        Items are batched by length (little padding to compute) and returned in their input order.
+        """
+        order = sorted(range(len(items)), key=lambda index: self.codec.item_length(items[index]))
+        predictions: list[dict[str, Any]] = [{} for _ in items]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            feeds = self.codec.encode([items[index] for index in batch])
+            for index, prediction in zip(
+                batch, self.codec.decode(self.codec.infer(self.run, feeds, **options)), strict=True
+            ):
+                predictions[index] = prediction
         return predictions
 
     def predict_rows(self, rows: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:

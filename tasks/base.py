@@ -89,6 +89,10 @@ class Codec(ABC):
     def encode(self, items: list[Any]) -> dict[str, np.ndarray]:
         """Encode parsed items into the model's named input arrays."""
 
+    def item_length(self, item: Any) -> int:
+        """Size of a parsed item for length bucketing (characters, steps or tokens)."""
+        return len(item)
+
     def infer(self, run: GraphRunner, feeds: dict[str, np.ndarray], **options: Any) -> dict[str, Any]:
         """Run the model's graphs on encoded inputs; one pass of the single graph unless overridden.
 

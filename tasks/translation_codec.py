@@ -39,6 +39,10 @@ class TranslationCodec(Codec):
             raise InvalidRow(f"'text' has {len(ids)} tokens, more than max_input_tokens {limit}")
         return ids[:limit], len(ids) > limit
 
+    def item_length(self, item: tuple[list[int], bool]) -> int:
+        """Source tokens of a parsed input."""
+        return len(item[0])
+
     def encode(self, items: list[tuple[list[int], bool]]) -> dict[str, np.ndarray]:
         """Right-padded ``input_ids`` and ``lengths`` (the encoder's inputs) plus the truncation flags."""
         return pad_ids([ids for ids, _ in items]) | {"truncated": np.array([t for _, t in items])}

@@ -154,3 +154,19 @@ def test_unreadable_input_leaves_no_output_behind(sentiment_bundle, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error type
         run_batch(sentiment_bundle, broken, tmp_path / "out.jsonl", show_progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_length_bucketing_returns_predictions_in_input_order(sentiment_bundle):
+    texts = [
+        "great",
+        "a really dull and boring plot with tedious acting",
+        "funny film",
+        "bland",
+        "moving story",
+    ]
+    bucketed = Predictor(sentiment_bundle, batch_size=2).predict_items(texts)
+    one_by_one = [Predictor(sentiment_bundle, batch_size=1).predict_items([t])[0] for t in texts]
+    assert [p["label"] for p in bucketed] == [p["label"] for p in one_by_one]
+    assert [p["confidence"] for p in bucketed] == pytest.approx(
+        [p["confidence"] for p in one_by_one], abs=1e-5
+    )
