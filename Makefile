@@ -31,7 +31,8 @@ test: $(STAMP)
 
 # Benchmarks against the registered champions (run `make run` or a benchmark profile first).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/translation.py --threads 2
+	$(BIN)/python -m benchmarks.serving run --threads 2 --memory
+	$(BIN)/python -m benchmarks.translation --threads 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

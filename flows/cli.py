@@ -56,13 +56,14 @@ def print_summary(results: list[dict[str, Any]]) -> None:
     for result in results:
         rows = result["cells"]
         promoted_by = get_task(result["task"]).promotion_metric
-        # To keep the table readable: baselines (naive_*, seasonal_naive_*) only on the promotion
-        # metric; per-class recalls and translation length ratios only in MLflow.
+        # To keep the table readable: baselines (naive_*, seasonal_naive_*) and int8 scores only on
+        # the promotion metric; per-class recalls and translation length ratios only in MLflow.
         metrics = [
             k
             for k in (rows[0] if rows else {})
             if k.startswith("test_")
             and ("naive" not in k or k.endswith(f"_{promoted_by}"))
+            and (not k.endswith("_int8") or k == f"test_{promoted_by}_int8")
             and not k.startswith(("test_recall_", "test_length_ratio", "test_rejected"))
         ]
         columns = {
@@ -73,6 +74,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
             **{m: m.removeprefix("test_") for m in metrics},
             "onnx_kb": "ONNX KB",
             "parity_error": "parity",
+            "int8": "int8",
             "version": "version",
             "status": "status",
         }
@@ -88,6 +90,8 @@ def print_summary(results: list[dict[str, Any]]) -> None:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
+        if abs(value) >= 1e4:
+            return f"{value:,.0f}"
         return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4g}"
     return str(value)
 
@@ -157,10 +161,10 @@ def predict_command(
     input: Annotated[Path, typer.Option("--input", "-i", help="JSONL, CSV or Parquet file of rows.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL or Parquet file for predictions.")],
     chunk_size: Annotated[
-        int, typer.Option(min=1, help="Rows read, predicted and written at a time.")
+        int, typer.Option(min=1, help="Rows read, predicted and written at a time (the unit of resumption).")
     ] = 10_000,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
+        int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores; 1 per Dask worker).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     series: Annotated[
@@ -171,20 +175,46 @@ def predict_command(
         int | None,
         typer.Option(min=1, max=64, help="Translation: beams to keep (1 = greedy; default: the model's)."),
     ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="'int8': the model's int8 variant (only if it passed its accuracy gate)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Dask worker processes on a local cluster (1: this process alone).")
+    ] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:8786) to shard the job across.")
+    ] = None,
+    track: Annotated[
+        bool, typer.Option(help="Log the job's report to MLflow (experiment seqops-batch).")
+    ] = False,
 ) -> None:
-    """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl."""
-    from mlflow.exceptions import MlflowException
+    """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl.
+
+    A killed job started again with the same arguments resumes from its last finished chunk.
+    """
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OnnxRuntimeError
 
     from serving.batch import run_batch
     from serving.predictor import resolve_bundle
+    from serving.report import log_report
+
+    expected: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, OnnxRuntimeError)
+    if ":/" in model:  # MLflow is imported (seconds) only for a model URI
+        from mlflow.exceptions import MlflowException
+
+        expected += (MlflowException,)
 
     if not input.is_file():
         console.print(f"[red]input file not found:[/red] {input}")
         raise typer.Exit(2)
+    if quantize not in (None, "int8"):
+        console.print(f"[red]error:[/red] --quantize must be int8, got {quantize!r}")
+        raise typer.Exit(2)
     try:
-        summary = run_batch(
-            resolve_bundle(model),
+        bundle = resolve_bundle(model)
+        report = run_batch(
+            bundle,
             input,
             output,
             chunk_size,
@@ -192,11 +222,36 @@ def predict_command(
             progress and sys.stderr.isatty(),
             series,
             beam_width,
+            quantize,
+            workers,
+            scheduler,
         )
-    except (FileNotFoundError, ValueError, MlflowException, OnnxRuntimeError) as error:
+    except expected as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
-    console.print(summary.line())
+    console.print(report.line())
+    drift = Table("input", "served", "training", "shift", title="inputs against the training data")
+    for row in report.drift():
+        shift = row["shift"]
+        drift.add_row(
+            row["statistic"],
+            _number(row["served"]),
+            _number(row["training"]),
+            ""
+            if shift is None
+            else f"{shift:+.1%}"
+            if row["statistic"].startswith("length")
+            else f"{shift:+.3f}",
+        )
+    console.print(drift)
+    if track:
+        params = {"model": model, "input": str(input), "quantize": quantize or "fp32", "workers": workers}
+        run_id = log_report(report, {**params, "chunk_size": chunk_size})
+        console.print(f"report logged to MLflow run {run_id}")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 @app.command("models")

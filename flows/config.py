@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +36,9 @@ class Profile(BaseModel):
         name: Profile name (``default``, ``smoke``...).
         cells: Recurrent cells trained for each task.
         parity_tolerance: Largest PyTorch-vs-onnxruntime difference an export may show.
+        quantize: ``int8`` adds a dynamically quantised variant to each bundle if it passes the gate.
+        int8_tolerance: The gate: largest loss of the promotion metric on the test split, in points
+            (0.01 of accuracy, F1 or MASE; 1 BLEU).
         tasks: Settings per registered task.
     """
 
@@ -44,6 +47,8 @@ class Profile(BaseModel):
     name: str
     cells: list[Cell] = Field(default_factory=lambda: ["rnn", "lstm", "gru"], min_length=1)
     parity_tolerance: float = Field(1e-4, gt=0)
+    quantize: Literal["int8"] | None = "int8"
+    int8_tolerance: float = Field(0.5, ge=0)
     tasks: dict[str, TaskSettings]
 
 

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.champion import promote_best
 from flows.config import Profile, TaskSettings, resolve_run
+from flows.evaluate import evaluate, quantize_int8
 from flows.tracking import (
     EpochMetricsToMlflow,
     configure_tracking,
@@ -32,9 +33,10 @@ from flows.tracking import (
 )
 from models.export import ParityError, export_graphs
 from models.train import FitResult, save_network, train
-from serving.predictor import Predictor, resolve_bundle, save_bundle
+from serving.predictor import resolve_bundle, save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import DataConfig, PreparedData, Task, get_task
+from tasks.profile import profile_rows
 
 
 @task(name="prepare-data", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -82,21 +84,6 @@ def export_bundle(
     return bundle_dir, error
 
 
-@task(name="evaluate-onnx", cache_policy=NO_CACHE)
-def evaluate(
-    task_name: str, bundle_dir: Path, split: Any
-) -> tuple[dict[str, float], list[dict[str, Any]], list]:
-    """Score the test split by running the exported bundle exactly as the batch job will."""
-    task_, predictor = get_task(task_name), Predictor(bundle_dir)
-    rows, references = task_.references(split, predictor.codec)
-    predictions = predictor.predict_rows(rows)
-    metrics = task_.metrics(predictions, references)
-    for variant, options in task_.evaluation_variants.items():
-        scores = task_.metrics(predictor.predict_rows(rows, **options), references)
-        metrics.update({f"{name}_{variant}": value for name, value in scores.items()})
-    return metrics, predictions, references
-
-
 def ship_cell(
     task_: Task,
     prepared: PreparedData,
@@ -105,8 +92,9 @@ def ship_cell(
     cell: str,
     work_dir: Path,
     register: bool,
+    training_profile: dict[str, float],
 ) -> dict[str, Any]:
-    """Train, export, evaluate, log and register one cell inside the active (child) MLflow run."""
+    """Train, export, evaluate (fp32 and int8), log and register one cell in the active (child) MLflow run."""
     run_id = mlflow.active_run().info.run_id
     params = {
         "task": task_.name,
@@ -140,12 +128,21 @@ def ship_cell(
                 "run_id": run_id,
                 "fingerprint": prepared.fingerprint,
                 "model_config": settings.model.model_copy(update={"cell": cell}).model_dump(),
+                "input_profile": training_profile,
             },
         )
     except ParityError as error:
         mlflow.set_tag("parity", "failed")
         return {**row, "status": f"not registered: {error}"}
     metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
+    if profile.quantize == "int8":
+        gate, int8_metrics = quantize_int8(
+            task_.name, bundle_dir, prepared.splits["test"], metrics, profile.int8_tolerance
+        )
+        metrics.update({f"{name}_int8": value for name, value in int8_metrics.items()})
+        row["int8"] = "accepted" if gate.accepted else "refused"
+        get_run_logger().info("%s %s: %s", task_.name, cell, gate.reason)
+        mlflow.set_tags({"int8": row["int8"], "int8_gate": gate.reason})
     size = sum(path.stat().st_size for path in bundle_dir.glob("*.onnx"))
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
@@ -214,11 +211,17 @@ def run_task(
             }
         )
         log_lineage(prepared)
+        training_profile = profile_rows(
+            prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
+        ).summary()
+        mlflow.log_dict(training_profile, "training_input_profile.json")
         rows = []
         for cell in profile.cells:
             with mlflow.start_run(run_name=f"{task_name}-{cell}", nested=True):
                 log_lineage(prepared)
-                rows.append(ship_cell(task_, prepared, settings, profile, cell, work_dir, register))
+                rows.append(
+                    ship_cell(task_, prepared, settings, profile, cell, work_dir, register, training_profile)
+                )
         if register:
             model_name = f"seqops-{task_name}"
 

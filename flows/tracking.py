@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
 import warnings
@@ -22,10 +21,10 @@ import pytorch_lightning as pl
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from serving.report import tracking_uri
 from tasks import Codec, PreparedData, Task
 from tasks.classification import confusion_matrix
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 T = TypeVar("T")
 # Errors a retry cannot fix; anything else (connection refused, 5xx, locked database) is retried.
 PERMANENT_ERRORS = {
@@ -45,7 +44,7 @@ def configure_tracking() -> str:
     Returns:
         The tracking URI in use.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     return uri
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,13 @@ import onnxruntime as ort
 from tasks import Codec, InvalidRow, get_task
 
 METADATA_FILE = "bundle.json"
+INT8_DIR = "int8"  # a bundle's quantised graphs, present only when they passed the accuracy gate
+Batch = tuple[list[int], dict[str, Any]]  # item positions and their encoded feeds
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
@@ -32,8 +42,7 @@ def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceS
         starve other work, such as reading input or a torch pool, on a 2-core machine).
     """
     options = ort.SessionOptions()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    options.intra_op_num_threads = threads or cores
+    options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -66,40 +75,91 @@ def save_bundle(
     return directory
 
 
-class Predictor:
-    """Runs a bundle with onnxruntime: raw rows in, prediction records out."""
+def update_metadata(directory: Path, **fields: Any) -> None:
+    """Add or replace fields of a bundle's ``bundle.json``."""
+    path = Path(directory) / METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}, indent=2))
 
-    def __init__(self, directory: Path, threads: int | None = None, batch_size: int = 256):
+
+class Predictor:
+    """Runs a bundle with onnxruntime: raw rows in, prediction records out.
+
+    Args:
+        directory: The bundle folder.
+        threads: Batches run at once, each on one onnxruntime thread (default: every core). Parallel
+            single-threaded runs beat one multi-threaded run for recurrent graphs, whose per-step
+            matrices are too small to split well.
+        batch_size: Items per onnxruntime call.
+        quantize: ``"int8"`` to run the int8 graphs, refused unless they passed the accuracy gate.
+        require_gate: Run int8 graphs the gate has not accepted (the gate's own evaluation).
+
+    Attributes:
+        lanes: Batches predicted at once.
+        ort_seconds: Time spent inside onnxruntime so far, summed over lanes (for the job's report).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        threads: int | None = None,
+        batch_size: int = 256,
+        quantize: str | None = None,
+        require_gate: bool = True,
+    ):
         self.directory = Path(directory)
         self.metadata = json.loads((self.directory / METADATA_FILE).read_text())
         self.task = get_task(self.metadata["task"])
         self.codec = self.task.load_codec(self.directory)
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be 'int8' or None, got {quantize!r}")
+        if quantize and require_gate:  # only the gate itself runs a variant not yet accepted
+            check_int8(self.metadata)
+        graphs_dir = self.directory / INT8_DIR if quantize else self.directory
         self.sessions = {
-            graph: make_session(self.directory / f"{graph}.onnx", threads) for graph in self.codec.graphs
+            graph: make_session(graphs_dir / f"{graph}.onnx", threads) for graph in self.codec.graphs
         }
         self.batch_size = batch_size
+        self.quantize = quantize
+        self.lanes = threads or available_cores()
+        self.pool = ThreadPoolExecutor(self.lanes, "seqops-infer") if self.lanes > 1 else None
+        self.ort_seconds = 0.0
+        self._clock = threading.Lock()
 
     def run(self, graph: str, feeds: dict[str, Any]) -> dict[str, Any]:
         """Run one of the bundle's graphs on named arrays; returns its named outputs."""
         session = self.sessions[graph]
         names = [output.name for output in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds), strict=True))
+        started = time.perf_counter()
+        outputs = session.run(names, feeds)
+        with self._clock:
+            self.ort_seconds += time.perf_counter() - started
+        return dict(zip(names, outputs, strict=True))
 
-    def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any]]:
-        """Predict already-parsed items, ``batch_size`` at a time (``options`` go to the codec).
-
-        Items are batched by length (little padding to compute) and returned in their input order.
-        """
+    def encode_batches(self, items: list[Any]) -> list[Batch]:
+        """Sort items by length and encode them ``batch_size`` at a time (little padding to compute)."""
         order = sorted(range(len(items)), key=lambda index: self.codec.item_length(items[index]))
-        predictions: list[dict[str, Any]] = [{} for _ in items]
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            feeds = self.codec.encode([items[index] for index in batch])
-            for index, prediction in zip(
-                batch, self.codec.decode(self.codec.infer(self.run, feeds, **options)), strict=True
-            ):
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        return [(batch, self.codec.encode([items[index] for index in batch])) for batch in batches]
+
+    def predict_batches(self, batches: list[Batch], count: int, **options: Any) -> list[dict[str, Any]]:
+        """Run encoded batches (``options`` go to the codec); predictions come back in item order."""
+
+        def predict(feeds: dict[str, Any]) -> list[dict[str, Any]]:
+            return self.codec.decode(self.codec.infer(self.run, feeds, **options))
+
+        all_feeds = [feeds for _, feeds in batches]
+        decoded = (
+            self.pool.map(predict, all_feeds) if self.pool and len(batches) > 1 else map(predict, all_feeds)
+        )
+        predictions: list[dict[str, Any]] = [{} for _ in range(count)]
+        for (positions, _), batch_predictions in zip(batches, decoded, strict=True):
+            for index, prediction in zip(positions, batch_predictions, strict=True):
                 predictions[index] = prediction
         return predictions
+
+    def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any]]:
+        """Predict already-parsed items, batched by length, returned in their input order."""
+        return self.predict_batches(self.encode_batches(items), len(items), **options)
 
     def predict_rows(self, rows: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
         """Predict raw rows; an invalid row gets ``{"error": reason}`` instead of a prediction."""
@@ -114,6 +174,22 @@ class Predictor:
         for index, prediction in zip(good, self.predict_items(items, **options), strict=True):
             results[index] = prediction
         return results
+
+
+def check_int8(metadata: dict[str, Any]) -> None:
+    """Refuse a bundle whose int8 variant is missing or failed the accuracy gate.
+
+    Raises:
+        ValueError: Saying why no int8 variant may be used.
+    """
+    gate = metadata.get("int8")
+    if gate is None:
+        raise ValueError(
+            "this model has no int8 variant: train it with `quantize: int8` in the profile "
+            "(the default), which quantises, evaluates and gates it"
+        )
+    if not gate["accepted"]:
+        raise ValueError(f"this model's int8 variant was refused by the accuracy gate: {gate['reason']}")
 
 
 def resolve_bundle(model: str, cache_dir: Path | None = None) -> Path:

@@ -19,6 +19,8 @@ import datasets
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from tasks.profile import InputProfile
+
 TaskKind = Literal["classification", "seq2seq", "regression"]
 GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -73,9 +75,11 @@ class Codec(ABC):
 
     Attributes:
         graphs: The ONNX graphs the model is exported as (``<name>.onnx`` in a bundle).
+        unknown_id: The tokenizer's unknown-token id (token inputs), for input profiles.
     """
 
     graphs: ClassVar[tuple[str, ...]] = ("model",)
+    unknown_id: ClassVar[int | None] = None
 
     @abstractmethod
     def parse(self, row: dict[str, Any]) -> Any:
@@ -102,6 +106,10 @@ class Codec(ABC):
             **options: Inference options a task understands (such as ``beam_width``).
         """
         return run("model", feeds)
+
+    def profile(self, feeds: dict[str, np.ndarray]) -> InputProfile:
+        """Lengths, unknown tokens and channel sums of an encoded batch (see ``tasks.profile``)."""
+        return InputProfile.of_feeds(feeds, self.unknown_id)
 
     @abstractmethod
     def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -142,6 +150,8 @@ class Task(ABC):
     config_model: ClassVar[type[DataConfig]] = DataConfig
     promotion_metric: ClassVar[str]
     promotion_direction: ClassVar[Literal["max", "min"]]
+    # Points in one unit of the promotion metric, for tolerances such as the int8 gate's (BLEU: 1).
+    metric_points: ClassVar[float] = 100.0
     # Extra test-split evaluations with other inference options, reported as ``<metric>_<name>``.
     evaluation_variants: ClassVar[dict[str, dict[str, Any]]] = {}
 

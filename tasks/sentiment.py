@@ -63,6 +63,8 @@ class SentimentConfig(DataConfig):
 class SentimentCodec(Codec):
     """Tokenises text into padded id arrays and turns logits into labelled probabilities."""
 
+    unknown_id = 1  # [UNK], right after [PAD]
+
     def __init__(self, tokenizer: Tokenizer, labels: list[str], max_length: int):
         self.tokenizer = tokenizer
         self.labels = labels
@@ -70,7 +72,7 @@ class SentimentCodec(Codec):
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Tokenise texts, truncated to ``max_length``."""
-        return [encoding.ids[: self.max_length] for encoding in self.tokenizer.encode_batch(texts)]
+        return [encoding.ids[: self.max_length] for encoding in self.tokenizer.encode_batch_fast(texts)]
 
     def parse(self, row: dict[str, Any]) -> str:
         """Return the row's text, or raise ``InvalidRow`` saying what is wrong with it."""

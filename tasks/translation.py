@@ -95,6 +95,7 @@ class Translation(Task):
     kind = "seq2seq"
     config_model = TranslationConfig
     promotion_metric = "bleu"
+    metric_points = 1.0  # BLEU is already in points
     promotion_direction = "max"
     evaluation_variants = {"greedy": {"beam_width": 1}}
 

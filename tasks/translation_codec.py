@@ -20,6 +20,7 @@ class TranslationCodec(Codec):
     """Source text to BPE ids; decoded target ids back to detokenised text with its score."""
 
     graphs = ("encoder", "decoder_step")
+    unknown_id = 1  # [UNK], right after [PAD]
 
     def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, settings: dict[str, Any]):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer

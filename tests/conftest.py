@@ -80,19 +80,22 @@ def train_bundle(task_name: str, prepared, work: Path, model: dict, training: di
 
 
 @pytest.fixture(scope="session")
-def sentiment_bundle(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A servable bundle: a small LSTM trained briefly on the synthetic task."""
+def sentiment_prepared(synthetic_data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The synthetic SST-style task, prepared (splits and fitted codec)."""
     from tasks import get_task
 
-    work = tmp_path_factory.mktemp("bundle")
     task = get_task("sentiment")
-    prepared = task.prepare(
-        task.config(data_dir=synthetic_data_dir, cache_dir=work / "cache", min_frequency=1)
-    )
+    cache = tmp_path_factory.mktemp("sentiment-cache")
+    return task.prepare(task.config(data_dir=synthetic_data_dir, cache_dir=cache, min_frequency=1))
+
+
+@pytest.fixture(scope="session")
+def sentiment_bundle(sentiment_prepared, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A servable bundle: a small LSTM trained briefly on the synthetic task."""
     return train_bundle(
         "sentiment",
-        prepared,
-        work,
+        sentiment_prepared,
+        tmp_path_factory.mktemp("bundle"),
         {"embedding_dim": 16, "hidden_size": 16},
         {"max_epochs": 6, "batch_size": 32, "learning_rate": 0.01, "patience": 6},
     )

@@ -56,6 +56,22 @@ def test_every_cell_is_trained_registered_and_a_champion_promoted(pipeline_run, 
     assert result["promotion"]["promoted"] and result["promotion"]["reason"] == "no champion yet"
 
 
+def test_bundles_carry_the_int8_decision_and_the_training_profile(pipeline_run, tracking_uri, tmp_path):
+    from serving.predictor import resolve_bundle
+
+    result, _ = pipeline_run
+    lstm = next(row for row in result["cells"] if row["cell"] == "lstm")
+    assert lstm["int8"] in {"accepted", "refused"} and "test_macro_f1_int8" in lstm
+    bundle = resolve_bundle(f"models:/seqops-sentiment/{lstm['version']}", tmp_path)
+    metadata = json.loads((bundle / "bundle.json").read_text())
+    gate = metadata["int8"]
+    assert gate["metric"] == "macro_f1" and gate["fp32"] == lstm["test_macro_f1"]
+    assert gate["accepted"] == (lstm["int8"] == "accepted") == (bundle / "int8" / "model.onnx").is_file()
+    assert (
+        metadata["input_profile"]["length_mean"] > 1 and 0 <= metadata["input_profile"]["unknown_rate"] < 0.2
+    )
+
+
 def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri):
     result, _ = pipeline_run
     client = MlflowClient(tracking_uri)

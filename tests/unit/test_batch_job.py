@@ -170,3 +170,35 @@ def test_length_bucketing_returns_predictions_in_input_order(sentiment_bundle):
     assert [p["confidence"] for p in bucketed] == pytest.approx(
         [p["confidence"] for p in one_by_one], abs=1e-5
     )
+
+
+def invoke_predict(bundle, tmp_path, *options):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    source = write_mixed_jsonl(tmp_path / "in.jsonl")
+    arguments = ["predict", "--model", str(bundle), "-i", str(source), "-o", str(tmp_path / "o.jsonl")]
+    return CliRunner().invoke(app, [*arguments, *options])
+
+
+def test_cli_refuses_int8_without_a_gated_variant(sentiment_bundle, tmp_path):
+    result = invoke_predict(sentiment_bundle, tmp_path, "--quantize", "int8")
+    assert result.exit_code == 2 and "no int8 variant" in result.output
+    assert not list(tmp_path.glob("o.jsonl*"))
+
+
+def test_tracked_job_logs_its_report_to_mlflow(sentiment_bundle, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    result = invoke_predict(sentiment_bundle, tmp_path, "--track", "--chunk-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "inputs against the training data" in result.output and "unknown_rate" in result.output
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("seqops-batch").experiment_id])
+    assert run.data.metrics["error_rows"] == 5 and run.data.metrics["predicted"] == 4
+    assert run.data.metrics["rows_per_second"] > 0 and "input_unknown_rate" in run.data.metrics
+    assert run.data.params["quantize"] == "fp32"
+    assert "report.json" in {artifact.path for artifact in client.list_artifacts(run.info.run_id)}

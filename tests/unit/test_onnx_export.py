@@ -1,8 +1,10 @@
+import onnx
 import pytest
 import torch
 
 from models.config import ModelConfig
 from models.export import ParityError, export_checked, parity_error, token_batch
+from models.folded_export import can_fold
 from models.recurrent import SequenceClassifier
 
 
@@ -21,8 +23,26 @@ def test_export_matches_pytorch_on_unseen_shapes(cell, bidirectional, tmp_path):
     assert parity_error(network, tmp_path / "m.onnx", token_batch(50, batch=1, length=60, seed=5)) < 1e-4
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_folded_graph_matches_pytorch(cell, pooling, tmp_path):
+    torch.manual_seed(0)
+    config = ModelConfig(cell=cell, embedding_dim=12, hidden_size=10, pooling=pooling, dropout=0.0)
+    network = SequenceClassifier(config, 3, vocab_size=50)
+    assert can_fold(network)
+    error = export_checked(network, tmp_path / "m.onnx", {"vocab_size": 50, "num_classes": 3})
+    assert error < 1e-5
+    assert parity_error(network, tmp_path / "m.onnx", token_batch(50, batch=1, length=60, seed=5)) < 1e-5
+    ops = {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    assert "Loop" in ops and not {"LSTM", "GRU", "RNN"} & ops  # the recurrence is the folded loop
+    unfoldable = ModelConfig(cell=cell, embedding_dim=12, hidden_size=10, bidirectional=True)
+    assert not can_fold(SequenceClassifier(unfoldable, 3, vocab_size=50))
+    assert not can_fold(SequenceClassifier(config, 3, input_size=4))
+
+
 def test_parity_failure_removes_the_export(tmp_path, monkeypatch):
-    network = SequenceClassifier(ModelConfig(cell="gru", embedding_dim=8, hidden_size=8), 2, vocab_size=30)
+    config = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, num_layers=2)  # traced, not folded
+    network = SequenceClassifier(config, 2, vocab_size=30)
     original_export = torch.onnx.export
 
     def export_then_perturb(model, *args, **kwargs):

@@ -1,0 +1,207 @@
+"""Batch inference end to end: what a user would write in PyTorch against ``seqops predict``.
+
+On a JSONL file of SST-2 sentences (train, dev and test repeated and shuffled, with their gold
+labels), with the same trained sentiment model and the same number of threads, each variant runs
+in its own process, reading the file and writing its predictions:
+
+(a) PyTorch eager: a DataLoader of 256 rows, each batch tokenised and padded to its longest row;
+(b) ``seqops predict`` fp32; (c) ``seqops predict --quantize int8``; (d) the same on 2 Dask workers.
+
+Prints rows/s, the ratio to (a), peak RSS of the whole process tree (sampled) and accuracy against
+the gold labels. ``--memory`` also runs (b) on 100,000 and 1,000,000 rows and compares peak RSS.
+
+    python -m benchmarks.serving run --model models:/seqops-sentiment@champion --threads 2
+
+(Run as a module: as a script, this file's folder would come first on the path and its name would
+hide the ``serving`` package.)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+SEQOPS = [sys.executable, "-m", "flows.cli"]
+PYTORCH = [sys.executable, "-m", "benchmarks.serving", "pytorch"]
+
+
+def write_sentences(data_dir: Path, rows: int, path: Path, seed: int = 0) -> Path:
+    """``rows`` SST-2 sentences with gold labels, drawn at random from every split, as JSONL."""
+    sentences = []
+    for split in ("train", "dev", "test"):
+        for line in (data_dir / "sst2" / f"stsa.binary.{split}").read_text().splitlines():
+            label, text = line.split(" ", 1)
+            sentences.append((int(label), text.strip()))
+    rng = random.Random(seed)
+    with path.open("w") as stream:
+        for index in range(rows):
+            label, text = rng.choice(sentences)
+            stream.write(json.dumps({"id": index, "text": text, "gold": label}) + "\n")
+    return path
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """Run a command; its wall time and the peak RSS (MB) of its process tree, sampled every 50 ms."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
+    return time.perf_counter() - started, peak / 2**20
+
+
+def accuracy(predictions: Path, labels: list[str]) -> float:
+    """Share of predicted rows whose label matches the gold one."""
+    hits = total = 0
+    with predictions.open() as stream:
+        for line in stream:
+            record = json.loads(line)
+            hits += record["label"] == labels[record["gold"]]
+            total += 1
+    return hits / total
+
+
+@app.command()
+def pytorch(
+    bundle: Path, weights: Path, input: Path, output: Path, threads: int = 2, batch_size: int = 256
+) -> None:
+    """Baseline (a): plain PyTorch eager inference, as a user would write it."""
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+    from torch.utils.data import DataLoader
+
+    from models.config import ModelConfig
+    from models.train import restore_network
+    from serving.predictor import Predictor
+
+    torch.set_num_threads(threads)
+    metadata = json.loads((bundle / "bundle.json").read_text())
+    codec = Predictor(bundle, threads=1).codec  # the trained tokenizer and label names
+    network = restore_network(codec.network_shape(), ModelConfig(**metadata["model_config"]), weights)
+    rows = [json.loads(line) for line in input.open()]
+
+    def collate(batch: list[dict]) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+        ids = [torch.tensor(ids or [0]) for ids in codec.token_ids([row["text"] for row in batch])]
+        return batch, pad_sequence(ids, batch_first=True), torch.tensor([len(i) for i in ids])
+
+    with output.open("w") as stream, torch.inference_mode():
+        for batch, ids, lengths in DataLoader(rows, batch_size=batch_size, collate_fn=collate):
+            probabilities = torch.softmax(network(ids, lengths), dim=-1)
+            confidence, label = probabilities.max(dim=-1)
+            columns = (batch, probabilities.tolist(), confidence.tolist(), label.tolist())
+            for row, p, c, k in zip(*columns, strict=True):
+                record = {**row, "label": codec.labels[k], "confidence": c}
+                record["probabilities"] = dict(zip(codec.labels, p, strict=True))
+                stream.write(json.dumps(record) + "\n")
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="Bundle folder or MLflow URI of a sentiment model.")] = (
+        "models:/seqops-sentiment@champion"
+    ),
+    rows: Annotated[int, typer.Option(help="Sentences in the input file.")] = 200_000,
+    threads: Annotated[int, typer.Option(help="Threads for every variant (Dask: one per worker).")] = 2,
+    workers: Annotated[int, typer.Option(help="Dask workers for (d).")] = 2,
+    memory: Annotated[bool, typer.Option(help="Also compare peak RSS on 100k and 1M rows.")] = False,
+    data_dir: Annotated[Path, typer.Option(help="Folder holding sst2/.")] = Path("../shared/data"),
+) -> None:
+    """Measure every variant on the same file and print the table."""
+    import mlflow
+
+    from flows.tracking import configure_tracking
+    from serving.predictor import resolve_bundle
+
+    configure_tracking()
+    bundle = resolve_bundle(model)
+    metadata = json.loads((bundle / "bundle.json").read_text())
+    labels = json.loads((bundle / "codec.json").read_text())["labels"]
+    weights = mlflow.artifacts.download_artifacts(
+        run_id=metadata["run_id"], artifact_path="network/network.pt"
+    )
+    work = Path(tempfile.mkdtemp(prefix="seqops-bench-"))
+    source = write_sentences(data_dir, rows, work / "input.jsonl")
+    predict = [*SEQOPS, "predict", "--model", str(bundle), "-i", str(source), "--no-progress"]
+    variants = {
+        "(a) PyTorch eager, DataLoader": [
+            *PYTORCH,
+            str(bundle),
+            weights,
+            str(source),
+            str(work / "a.jsonl"),
+            "--threads",
+            str(threads),
+        ],
+        "(b) seqops predict fp32": [*predict, "-o", str(work / "b.jsonl"), "--threads", str(threads)],
+        "(c) seqops predict int8": [
+            *predict,
+            "-o",
+            str(work / "c.jsonl"),
+            "--threads",
+            str(threads),
+            "--quantize",
+            "int8",
+        ],
+        f"(d) int8, {workers} Dask workers": [
+            *predict,
+            "-o",
+            str(work / "d.jsonl"),
+            "--quantize",
+            "int8",
+            "--workers",
+            str(workers),
+        ],
+    }
+    table = Table(
+        "variant",
+        "rows/s",
+        "× (a)",
+        "peak RSS MB",
+        "accuracy",
+        title=f"{model} ({metadata.get('cell')}), {rows:,} rows, {threads} threads",
+    )
+    baseline = None
+    for name, command in variants.items():
+        seconds, peak = measure(command)
+        speed = rows / seconds
+        baseline = baseline or speed
+        output = work / f"{name[1]}.jsonl"
+        score = accuracy(output, labels)
+        table.add_row(name, f"{speed:,.0f}", f"{speed / baseline:.2f}", f"{peak:,.0f}", f"{score:.4f}")
+        console.print(f"{name}: {seconds:.1f} s")
+    console.print(table)
+    if memory:
+        peaks = {}
+        for size in (100_000, 1_000_000):
+            path = write_sentences(data_dir, size, work / f"memory-{size}.jsonl")
+            command = [*predict[:5], str(bundle), "-i", str(path), "-o", str(work / "memory.jsonl")]
+            _, peaks[size] = measure([*command, "--no-progress", "--threads", str(threads)])
+            path.unlink()
+        console.print(
+            f"peak RSS, seqops predict fp32: 100,000 rows {peaks[100_000]:,.0f} MB, "
+            f"1,000,000 rows {peaks[1_000_000]:,.0f} MB ({peaks[1_000_000] / peaks[100_000]:.2f}×)"
+        )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,106 @@
+"""Predicting one chunk, in two stages that can overlap from one chunk to the next.
+
+``prepare_chunk`` parses rows, encodes length-sorted batches and profiles the inputs; ``finish_chunk``
+runs the graphs, decodes and serialises the records. The batch job prepares chunk ``k + 1`` on a
+background thread while onnxruntime (which releases the GIL) works on chunk ``k``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from serving.chunks import RawChunk, chunk_rows
+from serving.parts import ChunkResult, kept_input, serialise
+from serving.predictor import Batch, Predictor
+from tasks import InvalidRow
+from tasks.profile import InputProfile
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk parsed and encoded, ready for the model.
+
+    Attributes:
+        index: The chunk's position in the input.
+        rows: Rows read (valid or not).
+        good: Row number and kept input fields of each valid row, in input order.
+        errors: Error records of the invalid rows.
+        batches: Encoded batches of the valid rows' items, sorted by length.
+        profile: Statistics of the encoded inputs.
+        seconds: Time spent preparing.
+    """
+
+    index: int
+    rows: int
+    good: list[tuple[int, dict[str, Any]]]
+    errors: list[dict[str, Any]]
+    batches: list[Batch]
+    profile: InputProfile
+    seconds: float
+
+
+def prepare_chunk(
+    predictor: Predictor, chunk: RawChunk, series_columns: list[str] | None = None
+) -> PreparedChunk:
+    """Parse a chunk's rows, set the invalid ones aside with their reason, and encode the rest."""
+    started = time.perf_counter()
+    rows = chunk_rows(chunk, series_columns)
+    good, items, errors = [], [], []
+    for number, record in rows:
+        try:
+            if isinstance(record, InvalidRow):
+                raise record
+            items.append(predictor.codec.parse(record))
+            good.append((number, kept_input(record)))
+        except InvalidRow as reason:
+            kept = kept_input(record) if isinstance(record, dict) else {}
+            errors.append({"row": number, "error": str(reason), "input": kept})
+    batches = predictor.encode_batches(items)
+    profile = InputProfile()
+    for _, feeds in batches:
+        profile = profile.merge(predictor.codec.profile(feeds))
+    return PreparedChunk(
+        chunk.index, len(rows), good, errors, batches, profile, time.perf_counter() - started
+    )
+
+
+def finish_chunk(
+    predictor: Predictor, prepared: PreparedChunk, output_kind: str, options: dict[str, Any]
+) -> ChunkResult:
+    """Run the model on a prepared chunk and serialise predictions and errors.
+
+    Args:
+        predictor: The onnxruntime predictor.
+        prepared: What ``prepare_chunk`` returned.
+        output_kind: ``jsonl`` or ``parquet``.
+        options: Inference options for the codec (such as ``beam_width``).
+    """
+    started, ort_before = time.perf_counter(), predictor.ort_seconds
+    predictions = predictor.predict_batches(prepared.batches, len(prepared.good), **options)
+    records = [
+        {"row": number, "input": kept, **prediction}
+        for (number, kept), prediction in zip(prepared.good, predictions, strict=True)
+    ]
+    errors = serialise(prepared.errors, "jsonl")
+    stats = {
+        "rows": prepared.rows,
+        "predicted": len(records),
+        "errors": len(prepared.errors),
+        "ort_seconds": predictor.ort_seconds - ort_before,
+        "seconds": prepared.seconds + time.perf_counter() - started,
+        "profile": prepared.profile.to_json(),
+    }
+    return ChunkResult(prepared.index, serialise(records, output_kind), errors, stats)
+
+
+def predict_chunk(
+    predictor: Predictor,
+    chunk: RawChunk,
+    output_kind: str,
+    options: dict[str, Any],
+    series_columns: list[str] | None = None,
+) -> ChunkResult:
+    """Both stages at once (what a Dask worker runs)."""
+    return finish_chunk(predictor, prepare_chunk(predictor, chunk, series_columns), output_kind, options)

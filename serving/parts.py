@@ -1,0 +1,166 @@
+"""Finished chunks kept on disk beside the output, and merged into it in input order at the end.
+
+``<output>.parts/`` holds a manifest (what job this is), and per finished chunk its predictions,
+its error records and a ``.done.json`` marker written last. Every file is written under a temporary
+name and renamed, so a job killed at any instant leaves only whole chunks behind; started again
+with the same arguments it skips them, and the merge gives the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from serving.chunks import file_format
+
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+SCALARS = (str, int, float, bool)  # a tuple: isinstance with a union type is several times slower
+
+
+@dataclass
+class ChunkResult:
+    """What predicting one chunk produced.
+
+    Attributes:
+        index: The chunk's position in the input.
+        output: Prediction records, serialised as JSONL or Parquet bytes (``b""`` when none).
+        errors: Error records as JSONL bytes.
+        stats: ``rows``, ``predicted``, ``errors``, ``ort_seconds``, ``seconds`` and the input ``profile``.
+    """
+
+    index: int
+    output: bytes
+    errors: bytes
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def output_format(path: Path) -> str:
+    """The output kind (``jsonl`` or ``parquet``) from the file suffix."""
+    return file_format(path, OUTPUT_FORMATS, "output")
+
+
+def kept_input(record: dict[str, Any]) -> dict[str, Any]:
+    """Input fields kept beside the prediction: the scalar ones."""
+    return {k: v for k, v in record.items() if v is None or isinstance(v, SCALARS)}
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """Input fields beside the prediction; a clashing name (such as ``label``) becomes ``input_<name>``."""
+    fields = {k: v for k, v in record.items() if k != "input"}
+    inputs = {(f"input_{k}" if k in fields else k): v for k, v in (record.get("input") or {}).items()}
+    return {"row": fields.pop("row"), **inputs, **fields}
+
+
+def serialise(records: list[dict[str, Any]], kind: str) -> bytes:
+    """Records (``row``, ``input``, prediction or error fields) as JSONL or Parquet bytes.
+
+    JSONL lines put the input fields beside the prediction; Parquet keeps them as one JSON text
+    column, because input fields vary from row to row and a Parquet file has one fixed schema.
+    """
+    if not records:
+        return b""
+    if kind == "jsonl":
+        return b"".join(orjson.dumps(flatten(r), option=JSON_OPTIONS) for r in records)
+    rows = [{**r, "input": json.dumps(r["input"], ensure_ascii=False)} for r in records]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class PartStore:
+    """The finished chunks of one batch job (see the module docstring)."""
+
+    def __init__(self, output: Path, signature: dict[str, Any]):
+        self.output = output
+        self.folder = output.with_name(output.name + ".parts")
+        manifest = self.folder / "manifest.json"
+        self.resumed = manifest.is_file() and json.loads(manifest.read_text()) == signature
+        if not self.resumed:  # another job's leftovers (different input, model or options) are not reused
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.mkdir(parents=True)
+            _write_atomically(manifest, json.dumps(signature, indent=2).encode())
+
+    def _path(self, index: int, suffix: str) -> Path:
+        return self.folder / f"{index:07d}.{suffix}"
+
+    def finished(self) -> dict[int, dict[str, Any]]:
+        """Stats of every chunk already finished, by chunk index."""
+        return {
+            int(marker.name.split(".")[0]): json.loads(marker.read_text())
+            for marker in self.folder.glob("*.done.json")
+        }
+
+    def save(self, result: ChunkResult) -> None:
+        """Store a chunk's outputs, then its marker: a chunk counts as done only once all are in place."""
+        _write_atomically(self._path(result.index, "out"), result.output)
+        _write_atomically(self._path(result.index, "errors"), result.errors)
+        _write_atomically(self._path(result.index, "done.json"), json.dumps(result.stats).encode())
+
+    def merge(self, chunks: int, errors_path: Path) -> int:
+        """Join the parts in input order into the output (and errors) file; returns the error-row count.
+
+        Raises:
+            RuntimeError: If a chunk is missing (the job did not finish).
+        """
+        missing = sorted(set(range(chunks)) - set(self.finished()))
+        if missing:
+            raise RuntimeError(f"cannot merge: chunks {missing[:5]} of {chunks} are not finished")
+        kind = output_format(self.output)
+        if kind == "jsonl":
+            _concatenate([self._path(i, "out") for i in range(chunks)], self.output)
+        else:
+            _merge_parquet([self._path(i, "out") for i in range(chunks)], self.output)
+        error_parts = [self._path(i, "errors") for i in range(chunks)]
+        error_count = sum(part.read_bytes().count(b"\n") for part in error_parts)
+        if error_count:
+            _concatenate(error_parts, errors_path)
+        else:
+            errors_path.unlink(missing_ok=True)
+        return error_count
+
+    def remove(self) -> None:
+        """Delete the parts once merged."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _concatenate(parts: list[Path], target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as sink:
+        for part in parts:
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, sink)
+    os.replace(partial, target)
+
+
+def _merge_parquet(parts: list[Path], target: Path) -> None:
+    """One Parquet file from the parts, their schemas unified (a column all null in one chunk is fine)."""
+    filled = [part for part in parts if part.stat().st_size]
+    partial = target.with_name(target.name + ".partial")
+    if not filled:
+        pq.write_table(pa.table({"row": pa.array([], pa.int64())}), partial)
+    else:
+        schema = pa.unify_schemas([pq.read_schema(part) for part in filled], promote_options="permissive")
+        with pq.ParquetWriter(partial, schema) as writer:
+            for part in filled:
+                table = pq.read_table(part)
+                for name in schema.names:
+                    if name not in table.column_names:
+                        table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
+                writer.write_table(table.select(schema.names).cast(schema))
+    os.replace(partial, target)
