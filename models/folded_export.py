@@ -25,15 +25,18 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def can_fold(network: nn.Module) -> bool:
-    """Whether ``network`` is a token classifier with a single unidirectional layer."""
-    if not isinstance(network, SequenceClassifier):
+    """Whether ``network`` is a token classifier with a single unidirectional layer (with biases)."""
+    if type(network) is not SequenceClassifier:
         return False
     encoder = network.encoder
+    layer = encoder.forward_layers[0]
     return (
         isinstance(encoder.embed, nn.Embedding)
         and len(encoder.forward_layers) == 1
         and not encoder.backward_layers
-        and getattr(encoder.forward_layers[0], "nonlinearity", "tanh") == "tanh"
+        and layer.bias
+        and getattr(layer, "proj_size", 0) == 0
+        and getattr(layer, "nonlinearity", "tanh") == "tanh"
     )
 
 
@@ -150,8 +153,8 @@ def folded_classifier_graph(network: SequenceClassifier) -> onnx.ModelProto:
     states = ["h0", "h0"] if cell == "lstm" else ["h0"]
     finals = ["h_last", "c_last"] if cell == "lstm" else ["h_last"]
     nodes = [
-        node("Gather", ["T", "input_ids"], ["X"], axis=0),
-        node("Transpose", ["X"], ["Xt"], perm=[1, 0, 2]),
+        node("Transpose", ["input_ids"], ["ids_by_step"], perm=[1, 0]),  # cheaper than moving gathered rows
+        node("Gather", ["T", "ids_by_step"], ["Xt"], axis=0),
         node("Shape", ["input_ids"], ["shape"]),
         node("Gather", ["shape", "one"], ["time"], axis=0),
         node("Gather", ["shape", "axis0"], ["batch"], axis=0),

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from serving.chunk_job import finish_chunk, prepare_chunk
 from serving.chunks import RawChunk, input_format, input_size, iter_chunks
 from serving.parts import ChunkResult, PartStore, output_format
-from serving.predictor import METADATA_FILE, Predictor
+from serving.predictor import Predictor
 from serving.report import BatchReport
 from tasks.profile import InputProfile
 
@@ -76,9 +76,7 @@ def run_batch(
     if beam_width is not None and predictor.task.kind != "seq2seq":
         raise ValueError(f"--beam-width needs a translation model; this one serves '{predictor.task.name}'")
     options = {} if beam_width is None else {"beam_width": beam_width}
-    signature = job_signature(
-        model_dir, predictor, input_path, output_path, chunk_size, series, options, quantize
-    )
+    signature = job_signature(model_dir, input_path, output_path, chunk_size, series, options, quantize)
     store = PartStore(output_path, signature)
     finished = store.finished()
     progress = _progress(show_progress)
@@ -121,7 +119,9 @@ def run_batch(
         errors=sum(s["errors"] for s in stats.values()),
         seconds=seconds,
         rows_per_second=sum(s["rows"] for s in fresh) / seconds if seconds else 0.0,
-        ort_share=sum(s["ort_seconds"] for s in fresh) / (seconds * seen["lanes"]) if seconds else 0.0,
+        ort_share=sum(s["ort_seconds"] for s in fresh) / (seconds * max(seen["lanes"], 1))
+        if seconds
+        else 0.0,
         resumed_chunks=len(finished),
         chunks=chunks,
         lanes=seen["lanes"],
@@ -182,20 +182,23 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     buffer: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
     stop = threading.Event()
 
+    def put(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():  # the consumer may have stopped listening
+            try:
+                buffer.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(("item", item)):
                     return
-            buffer.put(("end", None))
+            put(("end", None))
         except BaseException as error:  # handed to the consumer, which re-raises it
-            buffer.put(("error", error))
+            put(("error", error))
 
     thread = threading.Thread(target=produce, name="seqops-prefetch", daemon=True)
     thread.start()
@@ -213,7 +216,6 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 def job_signature(
     model_dir: Path,
-    predictor: Predictor,
     input_path: Path,
     output_path: Path,
     chunk_size: int,
@@ -222,9 +224,9 @@ def job_signature(
     quantize: str | None,
 ) -> dict[str, Any]:
     """What makes two runs the same job: the input file, the model, and every option that shapes output."""
-    model = hashlib.sha256((model_dir / METADATA_FILE).read_bytes())
-    for graph in predictor.codec.graphs:
-        model.update(str((model_dir / f"{graph}.onnx").stat().st_size).encode())
+    model = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):  # graphs, int8 graphs, codec assets
+        model.update(str(path.relative_to(model_dir)).encode() + path.read_bytes())
     stat = input_path.stat()
     return json.loads(
         json.dumps(

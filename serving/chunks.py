@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks import InvalidRow
@@ -34,7 +35,7 @@ class RawChunk:
         index: Position of the chunk in the file (0-based).
         first_row: Number of its first row (1-based: JSONL line, CSV record after the header, Parquet row).
         kind: ``jsonl``, ``csv``, ``parquet`` or ``series`` (a whole CSV file as one time series).
-        payload: JSONL lines (bytes), CSV field lists, an Arrow record batch, or a series CSV's bytes.
+        payload: JSONL lines (bytes), CSV field lists, an Arrow table, or a series CSV's bytes.
         header: CSV column names.
         position: Input consumed once this chunk is read (bytes, or rows for Parquet), for progress.
     """
@@ -76,7 +77,7 @@ def iter_chunks(
 
     Args:
         path: A JSONL, CSV or Parquet file.
-        chunk_size: Rows per chunk (Parquet batches end early only at the end of a row group).
+        chunk_size: Rows per chunk (the last one may be shorter).
         series: Read a CSV as a single time series: one chunk holding the whole file.
         skip: Chunk indices not to yield.
     """
@@ -87,10 +88,10 @@ def iter_chunks(
         yield RawChunk(0, 1, "series", path.read_bytes(), position=path.stat().st_size)
     elif kind == "parquet":
         first = 1
-        for index, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
+        for index, table in enumerate(_parquet_tables(path, chunk_size)):
             if index not in skip:
-                yield RawChunk(index, first, kind, batch, position=first + batch.num_rows - 1)
-            first += batch.num_rows
+                yield RawChunk(index, first, kind, table, position=first + table.num_rows - 1)
+            first += table.num_rows
     else:
         with path.open("rb") as stream:
             lines: Iterator[Any] = stream
@@ -106,6 +107,22 @@ def iter_chunks(
                     return
                 if index not in skip:
                     yield RawChunk(index, first, kind, rows, header, _tell(stream))
+
+
+def _parquet_tables(path: Path, chunk_size: int) -> Iterator[pa.Table]:
+    """Exactly ``chunk_size`` rows at a time (the last may be shorter), whatever the row groups are."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= chunk_size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_size)
+            rest = table.slice(chunk_size)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
 
 
 def _tell(stream: io.BufferedReader) -> int:

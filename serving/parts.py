@@ -89,6 +89,8 @@ class PartStore:
     def __init__(self, output: Path, signature: dict[str, Any]):
         self.output = output
         self.folder = output.with_name(output.name + ".parts")
+        self.tombstone = output.with_name(output.name + ".parts.removed")
+        shutil.rmtree(self.tombstone, ignore_errors=True)  # a removal a kill interrupted
         manifest = self.folder / "manifest.json"
         self.resumed = manifest.is_file() and json.loads(manifest.read_text()) == signature
         if not self.resumed:  # another job's leftovers (different input, model or options) are not reused
@@ -101,10 +103,12 @@ class PartStore:
 
     def finished(self) -> dict[int, dict[str, Any]]:
         """Stats of every chunk already finished, by chunk index."""
-        return {
-            int(marker.name.split(".")[0]): json.loads(marker.read_text())
-            for marker in self.folder.glob("*.done.json")
-        }
+        finished = {}
+        for marker in self.folder.glob("*.done.json"):
+            index = int(marker.name.split(".")[0])
+            if self._path(index, "out").is_file() and self._path(index, "errors").is_file():
+                finished[index] = json.loads(marker.read_text())
+        return finished
 
     def save(self, result: ChunkResult) -> None:
         """Store a chunk's outputs, then its marker: a chunk counts as done only once all are in place."""
@@ -121,22 +125,23 @@ class PartStore:
         missing = sorted(set(range(chunks)) - set(self.finished()))
         if missing:
             raise RuntimeError(f"cannot merge: chunks {missing[:5]} of {chunks} are not finished")
-        kind = output_format(self.output)
-        if kind == "jsonl":
-            _concatenate([self._path(i, "out") for i in range(chunks)], self.output)
-        else:
-            _merge_parquet([self._path(i, "out") for i in range(chunks)], self.output)
         error_parts = [self._path(i, "errors") for i in range(chunks)]
         error_count = sum(part.read_bytes().count(b"\n") for part in error_parts)
-        if error_count:
+        if error_count:  # the errors file first: an output in place means everything is
             _concatenate(error_parts, errors_path)
         else:
             errors_path.unlink(missing_ok=True)
+        if output_format(self.output) == "jsonl":
+            _concatenate([self._path(i, "out") for i in range(chunks)], self.output)
+        else:
+            _merge_parquet([self._path(i, "out") for i in range(chunks)], self.output)
         return error_count
 
     def remove(self) -> None:
-        """Delete the parts once merged."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete the parts once merged (renamed away first, so a kill mid-way leaves no half folder)."""
+        if self.folder.is_dir():
+            self.folder.rename(self.tombstone)
+        shutil.rmtree(self.tombstone, ignore_errors=True)
 
 
 def _concatenate(parts: list[Path], target: Path) -> None:

@@ -116,7 +116,7 @@ class Predictor:
             check_int8(self.metadata)
         graphs_dir = self.directory / INT8_DIR if quantize else self.directory
         self.sessions = {
-            graph: make_session(graphs_dir / f"{graph}.onnx", threads) for graph in self.codec.graphs
+            graph: make_session(graphs_dir / f"{graph}.onnx", threads=1) for graph in self.codec.graphs
         }
         self.batch_size = batch_size
         self.quantize = quantize

@@ -2,9 +2,10 @@
 
 By default a ``LocalCluster`` of worker processes; with a scheduler address, an existing cluster.
 The model bundle travels to the workers as bytes (broadcast once), so workers need no shared disk
-with the client; each worker process unpacks it once and keeps one predictor. Chunks are submitted
-a few at a time, so memory stays bounded however large the input, and results come back in any
-order: the caller stores them by chunk index and merges in input order.
+with the client (they do need seqops installed, at the client's version); each worker process
+unpacks it once and keeps its predictor. Chunks are submitted a few at a time, so memory stays
+bounded however large the input, and results come back in any order: the caller stores them by
+chunk index and merges in input order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import shutil
 import tarfile
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,8 @@ def _worker_predictor(digest: str, archive: bytes, threads: int | None, quantize
                 unpacked.rename(folder)
             except OSError:  # another worker got there first
                 shutil.rmtree(unpacked, ignore_errors=True)
+        while len(_WORKER_PREDICTORS) >= 2:  # long-lived workers serve model after model
+            _WORKER_PREDICTORS.pop(next(iter(_WORKER_PREDICTORS)))
         _WORKER_PREDICTORS[key] = Predictor(folder, threads=threads, quantize=quantize)
     return _WORKER_PREDICTORS[key]
 
@@ -95,7 +99,11 @@ class DaskShards:
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
-            self.client = Client(self.cluster)
+            try:
+                self.client = Client(self.cluster)
+            except BaseException:
+                self.cluster.close()
+                raise
         self.lanes = len(self.client.scheduler_info()["workers"]) * self.threads
         return self
 
@@ -117,6 +125,7 @@ class DaskShards:
         """Predict every chunk on the cluster; yields results as they finish (any order)."""
         assert self.client is not None, "use DaskShards as a context manager"
         bundle = self.client.scatter(bundle_archive(bundle_dir), broadcast=True)
+        job = uuid.uuid4().hex  # keys unique to this job on a shared scheduler
         in_flight = 2 * max(len(self.client.scheduler_info()["workers"]), 1)
         pending = as_completed()
         for chunk in chunks:
@@ -130,7 +139,7 @@ class DaskShards:
                     series_columns,
                     self.threads,
                     quantize,
-                    key=f"seqops-chunk-{chunk.index}-{id(chunks)}",
+                    key=f"seqops-{job}-chunk-{chunk.index}",
                 )
             )
             while pending.count() >= in_flight:

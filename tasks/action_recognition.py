@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
@@ -24,6 +23,7 @@ from tasks.base import (
     JsonCodec,
     PreparedData,
     Task,
+    datasets,
     fingerprint,
     load_prepared,
     save_prepared,

@@ -8,19 +8,36 @@ on a machine without PyTorch.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Literal, Self
 
-import datasets
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tasks.profile import InputProfile
 
+
+def lazy_module(name: str) -> ModuleType:
+    """``name``, imported on first use: serving a model then never pays for ``datasets`` or ``pandas``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+datasets = lazy_module("datasets")
 TaskKind = Literal["classification", "seq2seq", "regression"]
 GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 

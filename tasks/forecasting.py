@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from pydantic import Field, model_validator
 
@@ -24,13 +22,17 @@ from tasks.base import (
     JsonCodec,
     PreparedData,
     Task,
+    datasets,
     fingerprint,
+    lazy_module,
     load_prepared,
     save_prepared,
 )
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.sources import first_available, load_from_hub
 from tasks.steps import parse_steps
+
+pd = lazy_module("pandas")
 
 ETT_SPLIT = [12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24]  # the usual 12/4/4 months of hourly rows
 CACHE_VERSION = 1

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import datasets
 import numpy as np
 from pydantic import Field
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -18,6 +17,7 @@ from tasks.base import (
     InvalidRow,
     PreparedData,
     Task,
+    datasets,
     fingerprint,
     load_prepared,
     save_prepared,

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import datasets
 import numpy as np
 
-from tasks.base import DataSourceError
+from tasks.base import DataSourceError, datasets
 
 T = TypeVar("T")
 RawSplit = tuple[list[np.ndarray], np.ndarray]  # sequences (steps, channels) and their raw labels

@@ -11,7 +11,6 @@ import gzip
 from pathlib import Path
 from typing import Any, Literal
 
-import datasets
 from pydantic import Field, model_validator
 
 from tasks.base import (
@@ -19,6 +18,7 @@ from tasks.base import (
     DataSourceError,
     PreparedData,
     Task,
+    datasets,
     fingerprint,
     load_prepared,
     save_prepared,

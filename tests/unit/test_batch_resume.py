@@ -45,13 +45,15 @@ def test_killed_job_resumes_to_identical_output(sentiment_bundle, tmp_path):
     assert not output.exists()
     finished = sorted(parts.glob("*.done.json"))
     assert 4 <= len(finished) < 160
-    # A kill between a chunk's outputs and its marker: the chunk is predicted again, not duplicated.
+    # A kill between a chunk's outputs and its marker, or one that cut short the deletion of the
+    # parts: those chunks are predicted again, not duplicated.
     finished[-1].unlink()
     (parts / "9999999.out.tmp").write_bytes(b"half a chunk")
+    (parts / finished[0].name.replace("done.json", "out")).unlink()
 
     report = run_batch(sentiment_bundle, source, output, chunk_size=250, show_progress=False)
 
-    assert report.resumed_chunks == len(finished) - 1
+    assert report.resumed_chunks == len(finished) - 2
     assert output.read_bytes() == (tmp_path / "reference.jsonl").read_bytes()
     errors = (tmp_path / "out.jsonl.errors.jsonl").read_bytes()
     assert errors == (tmp_path / "reference.jsonl.errors.jsonl").read_bytes()
