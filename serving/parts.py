@@ -56,9 +56,10 @@ def kept_input(record: dict[str, Any]) -> dict[str, Any]:
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """Input fields beside the prediction; a clashing name (such as ``label``) becomes ``input_<name>``."""
-    fields = {k: v for k, v in record.items() if k != "input"}
-    inputs = {(f"input_{k}" if k in fields else k): v for k, v in (record.get("input") or {}).items()}
-    return {"row": fields.pop("row"), **inputs, **fields}
+    inputs = {(f"input_{k}" if k in record else k): v for k, v in (record.get("input") or {}).items()}
+    flat = {"row": record["row"], **inputs, **record}
+    del flat["input"]
+    return flat
 
 
 def serialise(records: list[dict[str, Any]], kind: str) -> bytes:

@@ -25,15 +25,15 @@ def class_predictions(logits: np.ndarray, labels: list[str]) -> list[dict[str, A
         ``label``, ``label_id``, ``confidence`` and ``probabilities`` (class name -> probability).
     """
     probabilities = softmax(logits)
-    best = probabilities.argmax(axis=1)
-    return [
+    best = probabilities.argmax(axis=1).tolist()
+    return [  # plain Python lists: indexing numpy rows one value at a time costs more than the model
         {
             "label": labels[index],
-            "label_id": int(index),
-            "confidence": float(row[index]),
-            "probabilities": dict(zip(labels, row.tolist(), strict=True)),
+            "label_id": index,
+            "confidence": row[index],
+            "probabilities": dict(zip(labels, row, strict=True)),
         }
-        for index, row in zip(best, probabilities, strict=True)
+        for index, row in zip(best, probabilities.tolist(), strict=True)
     ]
 
 
