@@ -11,7 +11,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export SEQOPS_DATA_DIR ?= $(DATA_DIR)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: venv run test lint bench ui prefect-ui clean
+.PHONY: venv run test lint bench ui prefect-ui services-up services-down deploy schedule clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) $(TORCH_INDEX)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,servers]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -43,6 +43,22 @@ ui: $(STAMP)
 
 prefect-ui: $(STAMP)
 	PREFECT_HOME=$(CURDIR)/.seqops/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+# The production topology on loopback (infra/services.sh): PostgreSQL, MLflow and Prefect servers, a worker.
+services-up: $(STAMP)
+	bash infra/services.sh up
+
+services-down:
+	bash infra/services.sh down
+
+# The deployments of infra/prefect.yaml, on the servers' process work pool (run `make services-up` first).
+deploy: $(STAMP)
+	. .seqops/services/env && SEQOPS_PROJECT_DIR=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all \
+		--prefect-file infra/prefect.yaml
+
+# The same deployments served from this process instead of a work pool.
+schedule: $(STAMP)
+	. .seqops/services/env && $(BIN)/seqops schedule
 
 clean:
 	rm -rf .seqops mlflow.db outputs

@@ -2,18 +2,26 @@
 
 Scores are compared on the same test data: when the champion was scored on other data (another
 data fingerprint, e.g. a smoke run or a new data set), it is re-scored on this run's test split first.
+Two pipeline runs of one task (a scheduled one and a manual one) take turns at the gate: each holds
+the model's Prefect global concurrency limit (one slot) from reading the champion to moving the alias,
+so neither can overwrite a better champion the other has just promoted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
+import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from prefect import task
+from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
 
 from flows.tracking import with_retries
 from tasks import Task
@@ -40,6 +48,26 @@ def current_champion(model_name: str) -> ModelVersion | None:
     return with_retries(lambda: client.get_model_version(model_name, str(version)), "read champion version")
 
 
+@contextmanager
+def promotion_lock(model_name: str, timeout_seconds: float = 1800) -> Iterator[None]:
+    """Hold the one slot of the ``<model_name>-promotion`` global concurrency limit (created if missing)."""
+    name = f"{model_name}-promotion"
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    with concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_seconds):
+        yield
+
+
+def servable(model_name: str, version: str, graphs: list[str]) -> bool:
+    """Whether a registered version's artifacts hold its bundle: ``bundle.json`` and every ONNX graph."""
+    uri = MlflowClient().get_model_version_download_uri(model_name, version)
+    listed = with_retries(
+        lambda: mlflow.artifacts.list_artifacts(artifact_uri=f"{uri}/artifacts/bundle"), "list artifacts"
+    )
+    names = {artifact.path.rsplit("/", 1)[-1] for artifact in listed}
+    return {"bundle.json", *(f"{graph}.onnx" for graph in graphs)} <= names
+
+
 def promote(model_name: str, version: str) -> None:
     """Point the ``champion`` alias at ``version``."""
     client = MlflowClient()
@@ -52,6 +80,7 @@ def promote(model_name: str, version: str) -> None:
 def promote_best(
     task_: Task,
     rows: list[dict[str, Any]],
+    graphs: list[str],
     fingerprint: str | None = None,
     rescore: Callable[[str], float] | None = None,
 ) -> dict[str, Any]:
@@ -60,6 +89,7 @@ def promote_best(
     Args:
         task_: The task, which names the promotion metric and its direction.
         rows: One summary per trained cell; registered ones carry ``version`` and ``test_<metric>``.
+        graphs: The ONNX graphs a servable version of this task holds (the codec's ``graphs``).
         fingerprint: Fingerprint of the data the candidates were scored on.
         rescore: Scores a registered version on that data; used when the champion was scored elsewhere.
 
@@ -72,6 +102,19 @@ def promote_best(
         return {"promoted": False, "reason": "no registered candidate"}
     sign = 1 if task_.promotion_direction == "max" else -1
     best = max(candidates, key=lambda r: sign * r[f"test_{metric}"])
+    with promotion_lock(model_name):
+        return decide(task_, best, graphs, fingerprint, rescore)
+
+
+def decide(
+    task_: Task,
+    best: dict[str, Any],
+    graphs: list[str],
+    fingerprint: str | None,
+    rescore: Callable[[str], float] | None,
+) -> dict[str, Any]:
+    """Compare the best candidate with the current champion and move the alias if it wins (under the lock)."""
+    metric, model_name = task_.promotion_metric, f"seqops-{task_.name}"
     score = best[f"test_{metric}"]
     champion = current_champion(model_name)
     incumbent, note = None, ""
@@ -90,17 +133,19 @@ def promote_best(
         "champion_version": champion.version if champion else None,
         "champion": incumbent,
     }
-    if task_.is_better(score, incumbent):
-        promote(model_name, best["version"])
-        if champion is None:
-            reason = "no champion yet"
-        elif incumbent is None:
-            reason = f"{metric} {score:.4f} promoted{note}"
-        else:
-            reason = f"{metric} {score:.4f} beats {incumbent:.4f}{note}"
-        return {**decision, "promoted": True, "reason": reason}
-    return {
-        **decision,
-        "promoted": False,
-        "reason": f"{metric} {score:.4f} does not beat {incumbent:.4f}{note}",
-    }
+    if not task_.is_better(score, incumbent):
+        return {
+            **decision,
+            "promoted": False,
+            "reason": f"{metric} {score:.4f} does not beat {incumbent:.4f}{note}",
+        }
+    if not servable(model_name, best["version"], graphs):
+        return {**decision, "promoted": False, "reason": f"version {best['version']} lacks its ONNX bundle"}
+    promote(model_name, best["version"])
+    if champion is None:
+        reason = "no champion yet"
+    elif incumbent is None:
+        reason = f"{metric} {score:.4f} promoted{note}"
+    else:
+        reason = f"{metric} {score:.4f} beats {incumbent:.4f}{note}"
+    return {**decision, "promoted": True, "reason": reason}

@@ -106,6 +106,7 @@ def _run(
 ) -> None:
     embedded_defaults(work_dir)
     from flows.config import ConfigError, resolve_run
+    from flows.tracking import TrackingUnavailable
     from tasks import DataSourceError
 
     try:
@@ -126,6 +127,9 @@ def _run(
     except DataSourceError as error:
         console.print(f"[red]data error:[/red] {error}")
         raise typer.Exit(2) from None
+    except TrackingUnavailable as error:
+        console.print(f"[red]tracking server unavailable:[/red] {error}")
+        raise typer.Exit(1) from None
     print_summary(results)
 
 
@@ -252,6 +256,46 @@ def predict_command(
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+@app.command("schedule")
+def schedule_command(
+    deployment: Annotated[
+        list[str] | None, typer.Option("--deployment", "-d", help="Only this deployment; repeat for several.")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="Deployments in prefect.yaml form (default: infra/prefect.yaml).")
+    ] = None,
+    check: Annotated[bool, typer.Option(help="Validate and list the deployments, then exit.")] = False,
+    work_dir: WorkDirOption = ".seqops",
+) -> None:
+    """Serve the retraining and batch deployments of infra/prefect.yaml on their cron schedules."""
+    embedded_defaults(work_dir)
+    from flows.config import ConfigError
+    from flows.schedules import DEPLOYMENTS_FILE, load_deployments
+
+    try:
+        specs = load_deployments(file or DEPLOYMENTS_FILE, deployment)
+    except ConfigError as error:
+        console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    table = Table("deployment", "flow", "schedule", "parameters", title="seqops deployments")
+    for spec in specs:
+        crons = ", ".join(f"{s.cron} ({s.timezone})" for s in spec.schedules if s.active) or "on demand"
+        table.add_row(spec.name, spec.entrypoint, crons, str(spec.parameters))
+    console.print(table)
+    if check:
+        return
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print(
+            "[yellow]PREFECT_API_URL is not set:[/yellow] serving against a temporary Prefect server, "
+            "which creates no scheduled runs; start the servers with `make services-up`."
+        )
+    from prefect import serve
+
+    from flows.schedules import runner_deployments
+
+    serve(*runner_deployments(specs))
 
 
 @app.command("models")

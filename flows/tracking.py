@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,9 +20,12 @@ import mlflow
 import mlflow.data.huggingface_dataset
 import numpy as np
 import pytorch_lightning as pl
+from mlflow import ActiveRun
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
+from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from serving.report import tracking_uri
 from tasks import Codec, PreparedData, Task
 from tasks.classification import confusion_matrix
@@ -49,12 +54,24 @@ def configure_tracking() -> str:
     return uri
 
 
-def with_retries(call: Callable[[], T], what: str, attempts: int = 4, backoff: float = 2.0) -> T:
+class TrackingUnavailable(RuntimeError):
+    """The MLflow server did not answer, even after the retries."""
+
+
+def with_retries(
+    call: Callable[[], T], what: str, attempts: int | None = None, backoff: float | None = None
+) -> T:
     """Run an MLflow call, retrying transient failures with exponential backoff.
 
+    The defaults (5 attempts, waits of 2, 4, 8 and 16 s: a server restart fits in them) come from
+    ``SEQOPS_MLFLOW_ATTEMPTS`` and ``SEQOPS_MLFLOW_BACKOFF``. Each attempt also has MLflow's own HTTP
+    retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``).
+
     Raises:
-        RuntimeError: Naming ``what`` after the last attempt fails.
+        TrackingUnavailable: Naming ``what`` after the last attempt fails.
     """
+    attempts = attempts or int(os.environ.get("SEQOPS_MLFLOW_ATTEMPTS", "5"))
+    backoff = backoff if backoff is not None else float(os.environ.get("SEQOPS_MLFLOW_BACKOFF", "2"))
     for attempt in range(1, attempts + 1):
         try:
             return call()
@@ -62,12 +79,32 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 4, backoff: f
             if isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS:
                 raise
             if attempt == attempts:
-                raise RuntimeError(
-                    f"MLflow call failed after {attempts} attempts ({what}): {error}"
+                raise TrackingUnavailable(
+                    f"MLflow call failed after {attempts} attempts ({what}) at {mlflow.get_tracking_uri()}: "
+                    f"{error}"
                 ) from error
             log.warning("MLflow call failed (%s), retry %d/%d: %s", what, attempt, attempts - 1, error)
             time.sleep(backoff * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def tracked_run(run_name: str, nested: bool = False) -> Iterator[ActiveRun]:
+    """An MLflow run that ends FINISHED, or FAILED when its block raises.
+
+    Unlike ``mlflow.start_run``'s own exit, a server that cannot record the failure never hides the
+    error that ended the run (such as ``TrackingUnavailable``, which names what was being logged).
+    """
+    run = with_retries(lambda: mlflow.start_run(run_name=run_name, nested=nested), f"start run {run_name}")
+    try:
+        yield run
+    except BaseException:
+        try:
+            mlflow.end_run("FAILED")
+        except (MlflowException, OSError) as error:
+            log.warning("could not mark run %s FAILED: %s", run.info.run_id, error)
+        raise
+    with_retries(mlflow.end_run, f"end run {run_name}")
 
 
 def use_experiment(name: str, work_dir: Path) -> str:
@@ -133,6 +170,20 @@ def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> s
             f"tag version {key}",
         )
     return version.version
+
+
+def log_bundle_model(bundle_dir: Path) -> ModelInfo:
+    """Log a bundle as the active run's pyfunc model (the bundle under ``artifacts/bundle``)."""
+    return with_retries(
+        lambda: mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            pip_requirements=PIP_REQUIREMENTS,
+            code_paths=CODE_PATHS,
+        ),
+        "log pyfunc model",
+    )
 
 
 def log_lineage(prepared: PreparedData) -> None:
