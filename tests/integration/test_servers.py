@@ -187,17 +187,21 @@ def wait_for_cell_run(topology: Topology, known: set[str], timeout: float = 180)
     raise AssertionError("the pipeline never started a cell run")
 
 
-def run_ids(topology: Topology) -> set[str]:
+def runs(topology: Topology) -> list[dict]:
     try:
         experiment = topology.mlflow_get("experiments/get-by-name", experiment_name="seqops-sentiment")
     except httpx.HTTPStatusError:
-        return set()
+        return []
     response = httpx.post(
         f"{topology.mlflow}/api/2.0/mlflow/runs/search",
         json={"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 1000},
         timeout=10,
     )
-    return {r["info"]["run_id"] for r in response.json().get("runs", [])}
+    return response.json().get("runs", [])
+
+
+def run_ids(topology: Topology) -> set[str]:
+    return {r["info"]["run_id"] for r in runs(topology)}
 
 
 def test_a_pipeline_run_against_the_servers_registers_and_promotes(topology, shared_data_dir, tmp_path):
@@ -220,6 +224,9 @@ def test_a_pipeline_run_against_the_servers_registers_and_promotes(topology, sha
         "artifacts/filter", {"artifacts": {"key": {"any_": ["seqops-sentiment-promotion"]}}}
     )
     assert artifacts and "no champion yet" in artifacts[0]["data"]
+    parent = next(r for r in runs(topology) if "mlflow.parentRunId" not in str(r["data"].get("tags")))
+    assert {"key": "promotion", "value": "no champion yet"} in parent["data"]["tags"]
+    assert "promotion_candidate" in {m["key"] for m in parent["data"]["metrics"]}
 
 
 def test_mlflow_down_mid_run_is_retried_until_it_returns(topology, shared_data_dir, tmp_path):
