@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -102,9 +103,34 @@ def cell_checkpoints(
     with claim_checkpoints(work_dir / "checkpoints" / task_name, f"{cell}-{key}", run_id) as lease:
         tags = {"checkpoint_key": key, "checkpoint_dir": str(lease.path)}
         with_retries(lambda: mlflow.set_tags(tags), "tag checkpoints")
-        if not lease.shared:
+        if lease.shared:
+            end_killed_runs(str(lease.path))
+        else:
             get_run_logger().warning("%s: training without resume: %s", cell, lease.reason)
         yield lease.path
+
+
+def end_killed_runs(checkpoint_dir: str) -> None:
+    """Mark KILLED the runs a kill left RUNNING while they trained in this (now locked) folder.
+
+    Holding the folder's lock proves they are dead: the kernel dropped their lock with their process.
+    Their parent runs end KILLED too; each killed run is tagged with the run that took over.
+    """
+    active = mlflow.active_run()
+    client = MlflowClient()
+    query = f"tags.checkpoint_dir = '{checkpoint_dir}' and attributes.status = 'RUNNING'"
+    stale = with_retries(lambda: client.search_runs([active.info.experiment_id], query), "search killed runs")
+    for run in stale:
+        if run.info.run_id == active.info.run_id:
+            continue
+        parent = run.data.tags.get("mlflow.parentRunId")
+        for killed in (run.info.run_id, parent):
+            if (
+                killed
+                and with_retries(lambda k=killed: client.get_run(k), "read run").info.status == "RUNNING"
+            ):
+                with_retries(lambda k=killed: client.set_tag(k, "resumed_by", active.info.run_id), "tag")
+                with_retries(lambda k=killed: client.set_terminated(k, "KILLED"), "end killed run")
 
 
 def ship_cell(

@@ -10,11 +10,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from flows.tables import drift_table, summary_tables
 
 app = typer.Typer(
     help="Train, ship and serve recurrent sequence models.",
@@ -47,53 +49,6 @@ def embedded_defaults(work_dir: str) -> None:
     import datasets
 
     datasets.disable_progress_bars()
-
-
-def print_summary(results: list[dict[str, Any]]) -> None:
-    """Print one table per task: test metrics per cell, training time, size, version and the promotion."""
-    from tasks import get_task
-
-    for result in results:
-        rows = result["cells"]
-        promoted_by = get_task(result["task"]).promotion_metric
-        # To keep the table readable: baselines (naive_*, seasonal_naive_*) and int8 scores only on
-        # the promotion metric; per-class recalls and translation length ratios only in MLflow.
-        metrics = [
-            k
-            for k in (rows[0] if rows else {})
-            if k.startswith("test_")
-            and ("naive" not in k or k.endswith(f"_{promoted_by}"))
-            and (not k.endswith("_int8") or k == f"test_{promoted_by}_int8")
-            and not k.startswith(("test_recall_", "test_length_ratio", "test_rejected"))
-        ]
-        columns = {
-            "cell": "cell",
-            "epochs": "epochs",
-            "train_seconds": "train s",
-            "parameter_count": "weights",
-            **{m: m.removeprefix("test_") for m in metrics},
-            "onnx_kb": "ONNX KB",
-            "parity_error": "parity",
-            "int8": "int8",
-            "version": "version",
-            "status": "status",
-        }
-        table = Table(
-            *columns.values(),
-            title=f"{result['task']} (test split, onnxruntime)",
-            caption=f"promotion: {result['promotion']['reason']}",
-        )
-        for row in rows:
-            table.add_row(*(_cell(row.get(key, "")) for key in columns))
-        console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        if abs(value) >= 1e4:
-            return f"{value:,.0f}"
-        return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4g}"
-    return str(value)
 
 
 def _run(
@@ -130,7 +85,8 @@ def _run(
     except TrackingUnavailable as error:
         console.print(f"[red]tracking server unavailable:[/red] {error}")
         raise typer.Exit(1) from None
-    print_summary(results)
+    for table in summary_tables(results):
+        console.print(table)
 
 
 @app.command("pipeline")
@@ -234,28 +190,11 @@ def predict_command(
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     console.print(report.line())
-    drift = Table("input", "served", "training", "shift", title="inputs against the training data")
-    for row in report.drift():
-        shift = row["shift"]
-        drift.add_row(
-            row["statistic"],
-            _number(row["served"]),
-            _number(row["training"]),
-            ""
-            if shift is None
-            else f"{shift:+.1%}"
-            if row["statistic"].startswith("length")
-            else f"{shift:+.3f}",
-        )
-    console.print(drift)
+    console.print(drift_table(report.drift()))
     if track:
         params = {"model": model, "input": str(input), "quantize": quantize or "fp32", "workers": workers}
         run_id = log_report(report, {**params, "chunk_size": chunk_size})
         console.print(f"report logged to MLflow run {run_id}")
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
 
 
 @app.command("schedule")

@@ -106,6 +106,10 @@ def test_killed_pipeline_resumes_from_its_last_checkpoint(tmp_path: Path, synthe
     start = int(resumed.data.tags["resumed_from_epoch"])
     assert start >= epoch + 1  # the epoch seen in last.ckpt was finished, or a later one
     assert resumed.info.status == "FINISHED"
+    # The run the kill interrupted, and its parent, are closed as KILLED, pointing at the resumed run.
+    (killed,) = [run for run in cells if run is not resumed]
+    assert killed.info.status == "KILLED" and killed.data.tags["resumed_by"] == resumed.info.run_id
+    assert client.get_run(killed.data.tags["mlflow.parentRunId"]).info.status == "KILLED"
     assert resumed.data.tags["checkpoint_key"] in resumed.data.tags["checkpoint_dir"]
     assert re.search(rf"resuming lstm from epoch {start} \(checkpoint .*last\.ckpt\)", log), log[-3000:]
     # The rerun trained only the epochs left, and ended where an uninterrupted run ends.
