@@ -15,7 +15,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.tracking import configure_tracking, with_retries
+from flows.retries import with_retries
+from flows.tracking import configure_tracking
 from serving.batch import run_batch
 from serving.predictor import resolve_bundle
 from serving.report import log_report

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.checkpoints import checkpoint_key, claim_checkpoints
 from flows.config import Profile, TaskSettings
 from flows.evaluate import evaluate, quantize_int8
+from flows.retries import with_retries
 from flows.tracking import (
     EpochMetricsToMlflow,
     git_commit,
@@ -27,7 +28,6 @@ from flows.tracking import (
     log_plots,
     log_translation_examples,
     register_version,
-    with_retries,
 )
 from models.export import ParityError, export_graphs
 from models.train import FitResult, save_network, train
@@ -118,19 +118,18 @@ def end_killed_runs(checkpoint_dir: str) -> None:
     """
     active = mlflow.active_run()
     client = MlflowClient()
-    query = f"tags.checkpoint_dir = '{checkpoint_dir}' and attributes.status = 'RUNNING'"
-    stale = with_retries(lambda: client.search_runs([active.info.experiment_id], query), "search killed runs")
-    for run in stale:
-        if run.info.run_id == active.info.run_id:
+    running = with_retries(
+        lambda: client.search_runs([active.info.experiment_id], "attributes.status = 'RUNNING'"),
+        "search killed runs",
+    )
+    ids = {run.info.run_id: run for run in running}
+    for run in running:
+        if run.info.run_id == active.info.run_id or run.data.tags.get("checkpoint_dir") != checkpoint_dir:
             continue
         parent = run.data.tags.get("mlflow.parentRunId")
-        for killed in (run.info.run_id, parent):
-            if (
-                killed
-                and with_retries(lambda k=killed: client.get_run(k), "read run").info.status == "RUNNING"
-            ):
-                with_retries(lambda k=killed: client.set_tag(k, "resumed_by", active.info.run_id), "tag")
-                with_retries(lambda k=killed: client.set_terminated(k, "KILLED"), "end killed run")
+        for killed in (run.info.run_id, *([parent] if parent in ids else [])):
+            with_retries(lambda k=killed: client.set_tag(k, "resumed_by", active.info.run_id), "tag")
+            with_retries(lambda k=killed: client.set_terminated(k, "KILLED"), "end killed run")
 
 
 def ship_cell(
@@ -182,7 +181,7 @@ def ship_cell(
             },
         )
     except ParityError as error:
-        mlflow.set_tag("parity", "failed")
+        with_retries(lambda: mlflow.set_tag("parity", "failed"), "tag parity")
         return {**row, "status": f"not registered: {error}"}
     metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
     if profile.quantize == "int8":
@@ -192,7 +191,7 @@ def ship_cell(
         metrics.update({f"{name}_int8": value for name, value in int8_metrics.items()})
         row["int8"] = "accepted" if gate.accepted else "refused"
         get_run_logger().info("%s %s: %s", task_.name, cell, gate.reason)
-        mlflow.set_tags({"int8": row["int8"], "int8_gate": gate.reason})
+        with_retries(lambda: mlflow.set_tags({"int8": row["int8"], "int8_gate": gate.reason}), "tag int8")
     size = sum(path.stat().st_size for path in bundle_dir.glob("*.onnx"))
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})

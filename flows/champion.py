@@ -9,8 +9,10 @@ so neither can overwrite a better champion the other has just promoted.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -23,7 +25,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 
-from flows.tracking import with_retries
+from flows.retries import TrackingUnavailable, with_retries
 from tasks import Task
 
 CHAMPION = "champion"
@@ -50,21 +52,40 @@ def current_champion(model_name: str) -> ModelVersion | None:
 
 @contextmanager
 def promotion_lock(model_name: str, timeout_seconds: float = 1800) -> Iterator[None]:
-    """Hold the one slot of the ``<model_name>-promotion`` global concurrency limit (created if missing)."""
+    """Hold the one slot of the ``<model_name>-promotion`` global concurrency limit (created if missing).
+
+    With a SQLite registry, a file lock beside the database is held too: runs in embedded mode each
+    have their own temporary Prefect server (one per work folder), so only the file is shared.
+    """
     name = f"{model_name}-promotion"
     with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
         client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-    with concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_seconds):
+    with local_registry_lock(name), concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_seconds):
+        yield
+
+
+@contextmanager
+def local_registry_lock(name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<database>.<name>.lock`` when MLflow tracks to a SQLite file."""
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///")).with_name(f"{Path(uri).name}.{name}.lock")
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
         yield
 
 
 def servable(model_name: str, version: str, graphs: list[str]) -> bool:
     """Whether a registered version's artifacts hold its bundle: ``bundle.json`` and every ONNX graph."""
-    uri = MlflowClient().get_model_version_download_uri(model_name, version)
+    uri = with_retries(
+        lambda: MlflowClient().get_model_version_download_uri(model_name, version), "read version source"
+    )
     listed = with_retries(
         lambda: mlflow.artifacts.list_artifacts(artifact_uri=f"{uri}/artifacts/bundle"), "list artifacts"
     )
-    names = {artifact.path.rsplit("/", 1)[-1] for artifact in listed}
+    names = {artifact.path.rsplit("/", 1)[-1] for artifact in listed if artifact.file_size}
     return {"bundle.json", *(f"{graph}.onnx" for graph in graphs)} <= names
 
 
@@ -124,6 +145,8 @@ def decide(
         if fingerprint and champion.tags.get("data_fingerprint") != fingerprint and rescore is not None:
             try:
                 incumbent, note = rescore(champion.version), " (champion re-scored on this data)"
+            except (TrackingUnavailable, MlflowException, ConnectionError, TimeoutError):
+                raise  # an outage says nothing about the champion: no decision rather than a wrong one
             except Exception as error:  # a champion that cannot serve this data cannot defend its title
                 incumbent, note = None, f" (champion could not be scored on this data: {error})"
     decision = {

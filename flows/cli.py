@@ -61,7 +61,7 @@ def _run(
 ) -> None:
     embedded_defaults(work_dir)
     from flows.config import ConfigError, resolve_run
-    from flows.tracking import TrackingUnavailable
+    from flows.retries import TrackingUnavailable
     from tasks import DataSourceError
 
     try:

@@ -21,13 +21,12 @@ from flows.cell import cell_checkpoints, ship_cell
 from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
+from flows.retries import tracked_run, with_retries
 from flows.tracking import (
     configure_tracking,
     git_commit,
     log_lineage,
-    tracked_run,
     use_experiment,
-    with_retries,
 )
 from models.config import Cell
 from serving.predictor import resolve_bundle
@@ -64,7 +63,7 @@ def run_task(
     task_ = get_task(task_name)
     settings = profile.tasks[task_name]
     prepared = prepare_data(task_name, config)
-    use_experiment(f"seqops-{task_name}", work_dir)
+    with_retries(lambda: use_experiment(f"seqops-{task_name}", work_dir), "set experiment")
     with tracked_run(f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
         with_retries(
             lambda: mlflow.log_params({f"data.{k}": v for k, v in config.model_dump().items()}), "params"
@@ -72,19 +71,18 @@ def run_task(
         with_retries(
             lambda: mlflow.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()}), "data stats"
         )
-        mlflow.set_tags(
-            {
-                "data_source": prepared.source,
-                "data_fingerprint": prepared.fingerprint,
-                "git_commit": git_commit(),
-                "profile": profile.name,
-            }
-        )
+        tags = {
+            "data_source": prepared.source,
+            "data_fingerprint": prepared.fingerprint,
+            "git_commit": git_commit(),
+            "profile": profile.name,
+        }
+        with_retries(lambda: mlflow.set_tags(tags), "tag run")
         log_lineage(prepared)
         training_profile = profile_rows(
             prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
         ).summary()
-        mlflow.log_dict(training_profile, "training_input_profile.json")
+        with_retries(lambda: mlflow.log_dict(training_profile, "training_input_profile.json"), "profile")
         rows = []
         for cell in profile.cells:
             with (
@@ -108,15 +106,16 @@ def run_task(
             model_name = f"seqops-{task_name}"
 
             def rescore(version: str) -> float:
-                bundle = resolve_bundle(f"models:/{model_name}/{version}")
+                uri = f"models:/{model_name}/{version}"
+                bundle = with_retries(lambda: resolve_bundle(uri), f"download {uri}")
                 scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
                 return scores[task_.promotion_metric]
 
             decision = promote_best(task_, rows, prepared.codec.graphs, prepared.fingerprint, rescore)
         else:
             decision = {"promoted": False, "reason": "registration off"}
-        mlflow.log_dict(decision, "promotion.json")
-        mlflow.set_tag("promotion", decision["reason"])
+        with_retries(lambda: mlflow.log_dict(decision, "promotion.json"), "log promotion.json")
+        with_retries(lambda: mlflow.set_tag("promotion", decision["reason"]), "tag promotion")
         compared = {f"promotion_{side}": decision.get(side) for side in ("candidate", "champion")}
         with_retries(
             lambda: mlflow.log_metrics({k: v for k, v in compared.items() if v is not None}), "promotion"

@@ -41,6 +41,12 @@ class ScheduleSpec(BaseModel):
         CronSchedule(cron=cron)  # raises ValueError on a malformed expression
         return cron
 
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, timezone: str) -> str:
+        CronSchedule(cron="0 0 * * *", timezone=timezone)  # raises ValueError on an unknown zone
+        return timezone
+
     def schedule(self) -> CronSchedule:
         """The Prefect schedule."""
         return CronSchedule(cron=self.cron, timezone=self.timezone)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,26 +16,16 @@ import mlflow
 import mlflow.data.huggingface_dataset
 import numpy as np
 import pytorch_lightning as pl
-from mlflow import ActiveRun
-from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
+from flows.retries import with_retries
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from serving.report import tracking_uri
 from tasks import Codec, PreparedData, Task
 from tasks.classification import confusion_matrix
 
 T = TypeVar("T")
-# Errors a retry cannot fix; anything else (connection refused, 5xx, locked database) is retried.
-PERMANENT_ERRORS = {
-    "RESOURCE_DOES_NOT_EXIST",
-    "RESOURCE_ALREADY_EXISTS",
-    "INVALID_PARAMETER_VALUE",
-    "BAD_REQUEST",
-    "PERMISSION_DENIED",
-    "UNAUTHENTICATED",
-}
 log = logging.getLogger("seqops.tracking")
 
 
@@ -52,59 +38,6 @@ def configure_tracking() -> str:
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     return uri
-
-
-class TrackingUnavailable(RuntimeError):
-    """The MLflow server did not answer, even after the retries."""
-
-
-def with_retries(
-    call: Callable[[], T], what: str, attempts: int | None = None, backoff: float | None = None
-) -> T:
-    """Run an MLflow call, retrying transient failures with exponential backoff.
-
-    The defaults (5 attempts, waits of 2, 4, 8 and 16 s: a server restart fits in them) come from
-    ``SEQOPS_MLFLOW_ATTEMPTS`` and ``SEQOPS_MLFLOW_BACKOFF``. Each attempt also has MLflow's own HTTP
-    retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``).
-
-    Raises:
-        TrackingUnavailable: Naming ``what`` after the last attempt fails.
-    """
-    attempts = attempts or int(os.environ.get("SEQOPS_MLFLOW_ATTEMPTS", "5"))
-    backoff = backoff if backoff is not None else float(os.environ.get("SEQOPS_MLFLOW_BACKOFF", "2"))
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except (MlflowException, OSError) as error:
-            if isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS:
-                raise
-            if attempt == attempts:
-                raise TrackingUnavailable(
-                    f"MLflow call failed after {attempts} attempts ({what}) at {mlflow.get_tracking_uri()}: "
-                    f"{error}"
-                ) from error
-            log.warning("MLflow call failed (%s), retry %d/%d: %s", what, attempt, attempts - 1, error)
-            time.sleep(backoff * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def tracked_run(run_name: str, nested: bool = False) -> Iterator[ActiveRun]:
-    """An MLflow run that ends FINISHED, or FAILED when its block raises.
-
-    Unlike ``mlflow.start_run``'s own exit, a server that cannot record the failure never hides the
-    error that ended the run (such as ``TrackingUnavailable``, which names what was being logged).
-    """
-    run = with_retries(lambda: mlflow.start_run(run_name=run_name, nested=nested), f"start run {run_name}")
-    try:
-        yield run
-    except BaseException:
-        try:
-            mlflow.end_run("FAILED")
-        except (MlflowException, OSError) as error:
-            log.warning("could not mark run %s FAILED: %s", run.info.run_id, error)
-        raise
-    with_retries(mlflow.end_run, f"end run {run_name}")
 
 
 def use_experiment(name: str, work_dir: Path) -> str:

@@ -14,6 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="${SEQOPS_SERVICES_DIR:-$ROOT/.seqops/services}"
+mkdir -p "$STATE" && STATE="$(cd "$STATE" && pwd)"
 HOST="${SEQOPS_BIND_HOST:-127.0.0.1}"
 PG_PORT="${SEQOPS_PG_PORT:-5433}"
 MLFLOW_PORT="${SEQOPS_MLFLOW_PORT:-5000}"
@@ -26,9 +27,10 @@ PG_BIN="${PG_BIN:-$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/de
 say() { printf 'services: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-# PostgreSQL refuses to run as root: as root, its commands run as the postgres user.
+# PostgreSQL refuses to run as root: as root, its commands run as the postgres user (from /, a
+# folder it can always open; every path here is absolute).
 as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 password() {
@@ -40,7 +42,17 @@ password() {
     cat "$file"
 }
 
-running() { [ -s "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# A pid file names a live process of ours, not whatever process reuses that pid after a reboot.
+running() {
+    local pid
+    pid="$(cat "$STATE/$1.pid" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qaF -- "$BIN/" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+port_taken() {  # port
+    "$BIN/python" -c 'import socket, sys; sys.exit(socket.socket().connect_ex((sys.argv[1], int(sys.argv[2]))) != 0)' \
+        "$HOST" "$1"
+}
 
 wait_http() {  # name url seconds
     "$BIN/python" - "$2" "$3" <<'EOF' || die "$1 did not answer at $2; see $STATE/$1.log"
@@ -55,11 +67,16 @@ while True:
             sys.exit(1)
         time.sleep(0.5)
 EOF
+    # Something answered: it must be ours, not another server that already held the port.
+    running "$1" || die "$1 exited; see $STATE/$1.log"
 }
 
 start_postgres() {
     [ -x "$PG_BIN/initdb" ] || die "PostgreSQL not found (PG_BIN=$PG_BIN): apt-get install postgresql"
     mkdir -p "$STATE/run"
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE"; then
+        die "the postgres user cannot open $STATE: set SEQOPS_SERVICES_DIR to a folder every user can reach"
+    fi
     if [ ! -s "$PGDATA/PG_VERSION" ]; then
         local pwfile="$STATE/run/initdb-password"
         (umask 077 && password >"$pwfile")
@@ -74,17 +91,20 @@ start_postgres() {
             -o "-h $HOST -p $PG_PORT -k $STATE/run" start >/dev/null || die "PostgreSQL did not start; see $STATE/run/postgres.log"
     fi
     for database in mlflow prefect; do
-        PGPASSWORD="$(password)" psql -h "$HOST" -p "$PG_PORT" -U seqops -d postgres -tAq -v ON_ERROR_STOP=1 \
+        PGPASSWORD="$(password)" "$PG_BIN/psql" -h "$HOST" -p "$PG_PORT" -U seqops -d postgres -tAq -v ON_ERROR_STOP=1 \
             -c "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1 ||
-            PGPASSWORD="$(password)" psql -h "$HOST" -p "$PG_PORT" -U seqops -d postgres -q \
+            PGPASSWORD="$(password)" "$PG_BIN/psql" -h "$HOST" -p "$PG_PORT" -U seqops -d postgres -q \
                 -c "CREATE DATABASE $database"
     done
 }
 
 # Each server runs in its own session, so that stopping it stops the processes it forked.
-launch() {  # name command...
-    local name="$1"; shift
+launch() {  # name port command...
+    local name="$1" port="$2"; shift 2
     running "$name" && return 0
+    if [ "$port" != - ] && port_taken "$port"; then
+        die "$name: port $port on $HOST is taken by another program; choose another with SEQOPS_${name^^}_PORT"
+    fi
     setsid "$@" >"$STATE/$name.log" 2>&1 < /dev/null &
     echo $! >"$STATE/$name.pid"
 }
@@ -94,20 +114,25 @@ database_url() { printf 'postgresql%s://seqops:%s@%s:%s/%s' "$1" "$(password)" "
 up() {
     mkdir -p "$STATE/mlartifacts" "$STATE/prefect"
     start_postgres
-    # Database URLs go through the environment, not the command line: no password in `ps`.
-    launch mlflow env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
-        MLFLOW_BACKEND_STORE_URI="$(database_url '' mlflow)" "$BIN/mlflow" server \
-        --artifacts-destination "$STATE/mlartifacts" --serve-artifacts \
-        --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
-        --allowed-hosts "localhost:$MLFLOW_PORT,127.0.0.1:$MLFLOW_PORT,$HOST:$MLFLOW_PORT"
-    launch prefect env PREFECT_HOME="$STATE/prefect" PREFECT_SERVER_ANALYTICS_ENABLED=false \
-        PREFECT_API_DATABASE_CONNECTION_URL="$(database_url +asyncpg prefect)" \
-        "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+    # Database URLs are exported in subshells, never put on a command line: no password in `ps`.
+    (
+        export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false MLFLOW_BACKEND_STORE_URI
+        MLFLOW_BACKEND_STORE_URI="$(database_url '' mlflow)"
+        launch mlflow "$MLFLOW_PORT" "$BIN/mlflow" server \
+            --artifacts-destination "$STATE/mlartifacts" --serve-artifacts \
+            --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+            --allowed-hosts "localhost:$MLFLOW_PORT,127.0.0.1:$MLFLOW_PORT,$HOST:$MLFLOW_PORT"
+    )
+    (
+        export PREFECT_HOME="$STATE/prefect" PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_API_DATABASE_CONNECTION_URL
+        PREFECT_API_DATABASE_CONNECTION_URL="$(database_url +asyncpg prefect)"
+        launch prefect "$PREFECT_PORT" "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+    )
     wait_http mlflow "http://$HOST:$MLFLOW_PORT/health" 180
     wait_http prefect "http://$HOST:$PREFECT_PORT/api/health" 180
     if [ "${SEQOPS_WORKER:-1}" = 1 ]; then
         # The worker runs deployments (infra/prefect.yaml) from this checkout, against these servers.
-        launch worker env PREFECT_HOME="$STATE/prefect" PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api" \
+        launch worker - env PREFECT_HOME="$STATE/prefect" PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api" \
             MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT" SEQOPS_PROJECT_DIR="$ROOT" \
             MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \
             PREFECT_WORKER_QUERY_SECONDS="${PREFECT_WORKER_QUERY_SECONDS:-5}" \

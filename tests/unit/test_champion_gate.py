@@ -85,3 +85,31 @@ def test_runs_at_the_gate_take_turns(registry):
         assert not decisions and champion_version() != best["version"]
     waiting.join(60)
     assert decisions[0]["promoted"] and champion_version() == best["version"]
+
+
+def test_two_runs_at_the_gate_at_once_leave_the_better_champion(registry, monkeypatch):
+    import flows.champion
+
+    with_bundle, _ = registry
+    real, delays = flows.champion.current_champion, [0.5, 1.5]
+
+    def slow_read(name):
+        # Widen the window between reading the champion and moving the alias: without the lock, the
+        # worse run (which read the old champion) would move the alias last.
+        seen = real(name)
+        time.sleep(delays.pop(0))
+        return seen
+
+    monkeypatch.setattr(flows.champion, "current_champion", slow_read)
+    better, worse = candidate(with_bundle, 0.97), candidate(with_bundle, 0.96)
+    decisions = {}
+    first = threading.Thread(target=lambda: decisions.update(better=gate(better)))
+    second = threading.Thread(target=lambda: decisions.update(worse=gate(worse)))
+    first.start()
+    time.sleep(0.2)
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert decisions["better"]["promoted"] and not decisions["worse"]["promoted"]
+    assert decisions["worse"]["reason"] == "macro_f1 0.9600 does not beat 0.9700"
+    assert champion_version() == better["version"]

@@ -50,6 +50,7 @@ def test_served_deployments_carry_schedules_and_typed_parameter_forms():
         ({"parameters": {"task": ["sentiment"]}}, r"takes no \['task'\]"),
         ({"entrypoint": "flows/pipeline.py"}, r"deployments\[0\]: entrypoint"),
         ({"schedules": [{"cron": "0 2 * * *", "timezone": "UTC", "every": 2}]}, r"schedules.0.every"),
+        ({"schedules": [{"cron": "0 2 * * *", "timezone": "Mars/Base"}]}, r"schedules.0.timezone"),
     ],
 )
 def test_a_bad_deployment_fails_naming_its_field(tmp_path, entry, message):
@@ -74,9 +75,9 @@ def test_unknown_deployment_names_are_refused():
         load_deployments(names=["retrain-weather"])
 
 
-def test_schedule_check_lists_the_deployments_without_serving():
+def test_schedule_check_lists_the_deployments_without_serving(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "schedule", "--check"],
+        [sys.executable, "-m", "flows.cli", "schedule", "--check", "--work-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,7 +3,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-from flows.tracking import confusion_matrix_figure, with_retries
+from flows.retries import with_retries
+from flows.tracking import confusion_matrix_figure
 
 
 def test_transient_failures_are_retried_until_success():
