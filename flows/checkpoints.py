@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -102,6 +103,6 @@ def remove_folder(path: Path) -> None:
     """Delete a folder; it is first renamed, so no other run can open the lock inside it meanwhile."""
     if not path.exists():
         return
-    doomed = path.with_name(f"{path.name}.deleting-{os.getpid()}")
+    doomed = path.with_name(f"{path.name}.deleting-{uuid.uuid4().hex}")  # unique: an old one may be left
     path.rename(doomed)
     shutil.rmtree(doomed, ignore_errors=True)

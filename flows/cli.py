@@ -206,7 +206,9 @@ def schedule_command(
         Path | None, typer.Option(help="Deployments in prefect.yaml form (default: infra/prefect.yaml).")
     ] = None,
     check: Annotated[bool, typer.Option(help="Validate and list the deployments, then exit.")] = False,
-    work_dir: WorkDirOption = ".seqops",
+    work_dir: Annotated[
+        str, typer.Option(help="Prefect home without PREFECT_API_URL (flow runs use their own work_dir).")
+    ] = ".seqops",
 ) -> None:
     """Serve the retraining and batch deployments of infra/prefect.yaml on their cron schedules."""
     embedded_defaults(work_dir)
