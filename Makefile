@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default)
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=12
 
 # Benchmarks against the registered champions (run `make run` or a benchmark profile first).
 bench: $(STAMP)
