@@ -22,9 +22,9 @@ from serving.predictor import resolve_bundle
 from serving.report import log_report
 
 
-@task(name="resolve-model", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+@task(name="resolve-model", cache_policy=NO_CACHE)
 def fetch_model(model: str) -> Path:
-    """Download the model bundle an MLflow URI names (or check a local bundle folder)."""
+    """Download the model bundle an MLflow URI names (or check a local bundle folder), riding out outages."""
     return with_retries(lambda: resolve_bundle(model), f"download {model}")
 
 
