@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import warnings
 from pathlib import Path
@@ -26,7 +25,6 @@ from tasks import Codec, PreparedData, Task
 from tasks.classification import confusion_matrix
 
 T = TypeVar("T")
-log = logging.getLogger("seqops.tracking")
 
 
 def configure_tracking() -> str:
