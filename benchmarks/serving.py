@@ -132,7 +132,7 @@ def run(
     import mlflow
 
     from flows.tracking import configure_tracking
-    from serving.predictor import resolve_bundle
+    from serving.bundle import resolve_bundle
 
     configure_tracking()
     bundle = resolve_bundle(model)

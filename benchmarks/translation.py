@@ -25,7 +25,8 @@ from flows.tracking import configure_tracking
 from models.config import ModelConfig
 from models.seq2seq_export import torch_runner
 from models.train import restore_network
-from serving.predictor import Predictor, resolve_bundle
+from serving.bundle import resolve_bundle
+from serving.predictor import Predictor
 from tasks import get_task
 from tasks.translation import SPLIT_FILES, read_lines
 

@@ -1,11 +1,13 @@
 """Batch inference as a Prefect flow: what a scheduled or triggered deployment runs.
 
-The same job as ``seqops predict``; a retried flow run resumes from the chunks the failed attempt
-finished, so a retry never predicts a row twice.
+The same job as ``seqops predict``. A job that fails for a reason a retry can fix is retried once,
+resuming from the chunks the failed attempt finished, so a retry never predicts a row twice; a bad
+input, output or bundle fails the run at once, with one line in its log and no traceback.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,20 +17,33 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.retries import with_retries
+from flows.retries import transient, with_retries
 from flows.tracking import configure_tracking
 from serving.batch import run_batch
-from serving.predictor import resolve_bundle
-from serving.report import log_report
+from serving.bundle import resolve_bundle
+from serving.redaction import mask_credentials
+from serving.report import BatchReport, log_report
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
-def fetch_model(model: str) -> Path:
-    """Download the model bundle an MLflow URI names (or check a local bundle folder), riding out outages."""
-    return with_retries(lambda: resolve_bundle(model), f"download {model}")
+def fetch_model(model: str, downloads: Path) -> Path:
+    """Download the bundle an MLflow URI names into ``downloads`` (or check a local one), through outages."""
+    return with_retries(lambda: resolve_bundle(model, downloads), f"download {model}")
 
 
-@flow(name="seqops-batch-predict", retries=1, retry_delay_seconds=30)
+@task(
+    name="predict-batch",
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=transient,
+    cache_policy=NO_CACHE,
+)
+def predict(bundle: Path, input_path: Path, output_path: Path, options: dict[str, Any]) -> BatchReport:
+    """Run the batch job (``serving.batch.run_batch``) with ``options``."""
+    return run_batch(bundle, input_path, output_path, show_progress=False, **options)
+
+
+@flow(name="seqops-batch-predict")
 def batch_predict(
     input_path: str,
     output_path: str,
@@ -55,23 +70,15 @@ def batch_predict(
         The job's report.
     """
     configure_tracking()
-    bundle = fetch_model(model)
-    report = run_batch(
-        bundle,
-        Path(input_path),
-        Path(output_path),
-        chunk_size=chunk_size,
-        threads=threads,
-        show_progress=False,
-        quantize=quantize,
-        workers=workers,
-    )
+    options = {"chunk_size": chunk_size, "threads": threads, "quantize": quantize, "workers": workers}
+    with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:  # removed after the job
+        report = predict(fetch_model(model, Path(downloads)), Path(input_path), Path(output_path), options)
     get_run_logger().info(report.line())
     summary = {k: v for k, v in asdict(report).items() if not isinstance(v, dict)}
     create_table_artifact(
         table=[{"statistic": k, "value": v} for k, v in summary.items()],
         key="seqops-batch-report",
-        description=f"Batch job: {model} on {input_path}",
+        description=mask_credentials(f"Batch job: {model} on {input_path}"),
     )
     if track:
         params = {"model": model, "input": input_path, "quantize": quantize or "fp32", "workers": workers}

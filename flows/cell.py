@@ -31,7 +31,7 @@ from flows.tracking import (
 )
 from models.export import ParityError, export_graphs
 from models.train import FitResult, save_network, train
-from serving.predictor import save_bundle
+from serving.bundle import save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT
 from tasks import PreparedData, Task
 

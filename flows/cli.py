@@ -1,13 +1,16 @@
-"""The ``seqops`` command line: pipeline, train, predict, models.
+"""The ``seqops`` command line: pipeline, train, predict, models, schedule.
 
 Heavy modules are imported inside each command, so ``seqops predict`` loads onnxruntime and
-never torch, Lightning or Prefect.
+never torch, Lightning or Prefect. Every command ends a failure with one line and an exit status
+(2: something to fix in the invocation, settings, input, output or bundle; 1: an outage or a bug);
+``--debug`` anywhere on the command line (or ``SEQOPS_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,15 +18,27 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from flows.failures import DEBUG_VARIABLE, debugging, guard_commands, install_log_hygiene
 from flows.tables import drift_table, summary_tables
 
 app = typer.Typer(
-    help="Train, ship and serve recurrent sequence models.",
+    help="Train, ship and serve recurrent sequence models. Add --debug (or set SEQOPS_DEBUG=1) to see "
+    "the traceback of a failure.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 160)
+error_console = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line in a log
+
+
+def report_failure(label: str, message: str) -> None:
+    """Print a failure as one line on stderr: its label in red, then the message (never markup)."""
+    error_console.print(Text.assemble((f"{label}:", "red"), " ", message))
+
+
+guarded = guard_commands(report_failure)
 
 TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task name; repeat for several.")]
 CellOption = Annotated[
@@ -59,37 +74,26 @@ def _run(
     work_dir: str,
     register: bool,
 ) -> None:
+    from flows.config import resolve_run
+
+    resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect starts
     embedded_defaults(work_dir)
-    from flows.config import ConfigError, resolve_run
-    from flows.retries import TrackingUnavailable
-    from tasks import DataSourceError
+    from flows.pipeline import pipeline
 
-    try:
-        resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect starts
-        from flows.pipeline import pipeline
-
-        results = pipeline(
-            tasks=tasks,
-            cells=cells,
-            profile=profile,
-            data_dir=data_dir,
-            work_dir=work_dir,
-            register_models=register,
-        )
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
-    except DataSourceError as error:
-        console.print(f"[red]data error:[/red] {error}")
-        raise typer.Exit(2) from None
-    except TrackingUnavailable as error:
-        console.print(f"[red]tracking server unavailable:[/red] {error}")
-        raise typer.Exit(1) from None
+    results = pipeline(
+        tasks=tasks,
+        cells=cells,
+        profile=profile,
+        data_dir=data_dir,
+        work_dir=work_dir,
+        register_models=register,
+    )
     for table in summary_tables(results):
         console.print(table)
 
 
 @app.command("pipeline")
+@guarded
 def pipeline_command(
     task: TaskOption = None,
     cell: CellOption = None,
@@ -102,6 +106,7 @@ def pipeline_command(
 
 
 @app.command("train")
+@guarded
 def train_command(
     task: TaskOption = None,
     cell: CellOption = None,
@@ -114,6 +119,7 @@ def train_command(
 
 
 @app.command("predict")
+@guarded
 def predict_command(
     model: Annotated[
         str, typer.Option(help="Bundle folder or MLflow URI, e.g. models:/seqops-sentiment@champion.")
@@ -153,28 +159,20 @@ def predict_command(
 
     A killed job started again with the same arguments resumes from its last finished chunk.
     """
-    from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OnnxRuntimeError
-
     from serving.batch import run_batch
-    from serving.predictor import resolve_bundle
+    from serving.bundle import resolve_bundle
+    from serving.chunks import check_input
+    from serving.errors import JobError
+    from serving.ownership import check_paths
     from serving.report import log_report
 
-    expected: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, OnnxRuntimeError)
-    if ":/" in model:  # MLflow is imported (seconds) only for a model URI
-        from mlflow.exceptions import MlflowException
-
-        expected += (MlflowException,)
-
-    if not input.is_file():
-        console.print(f"[red]input file not found:[/red] {input}")
-        raise typer.Exit(2)
     if quantize not in (None, "int8"):
-        console.print(f"[red]error:[/red] --quantize must be int8, got {quantize!r}")
-        raise typer.Exit(2)
-    try:
-        bundle = resolve_bundle(model)
+        raise JobError(f"--quantize must be int8, got {quantize!r}")
+    check_input(input)  # before a model is downloaded; the job checks them again
+    check_paths(input, output)
+    with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:  # a registry model's copy
         report = run_batch(
-            bundle,
+            resolve_bundle(model, Path(downloads)),
             input,
             output,
             chunk_size,
@@ -186,18 +184,18 @@ def predict_command(
             workers,
             scheduler,
         )
-    except expected as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
     console.print(report.line())
     console.print(drift_table(report.drift()))
     if track:
         params = {"model": model, "input": str(input), "quantize": quantize or "fp32", "workers": workers}
-        run_id = log_report(report, {**params, "chunk_size": chunk_size})
+        from flows.retries import with_retries
+
+        run_id = with_retries(lambda: log_report(report, {**params, "chunk_size": chunk_size}), "log report")
         console.print(f"report logged to MLflow run {run_id}")
 
 
 @app.command("schedule")
+@guarded
 def schedule_command(
     deployment: Annotated[
         list[str] | None, typer.Option("--deployment", "-d", help="Only this deployment; repeat for several.")
@@ -211,15 +209,15 @@ def schedule_command(
     ] = ".seqops",
 ) -> None:
     """Serve the retraining and batch deployments of infra/prefect.yaml on their cron schedules."""
+    from flows.config import check_work_dir, read_yaml
+
+    check_work_dir(work_dir)  # before anything is created there
+    if file is not None:
+        read_yaml(file, "deployments file")
     embedded_defaults(work_dir)
-    from flows.config import ConfigError
     from flows.schedules import DEPLOYMENTS_FILE, load_deployments
 
-    try:
-        specs = load_deployments(file or DEPLOYMENTS_FILE, deployment)
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+    specs = load_deployments(file or DEPLOYMENTS_FILE, deployment)
     table = Table("deployment", "flow", "schedule", "parameters", title="seqops deployments")
     for spec in specs:
         crons = ", ".join(f"{s.cron} ({s.timezone})" for s in spec.schedules if s.active) or "on demand"
@@ -240,6 +238,7 @@ def schedule_command(
 
 
 @app.command("models")
+@guarded
 def models_command(
     task: Annotated[str | None, typer.Option(help="Only this task's registered model.")] = None,
 ) -> None:
@@ -247,6 +246,7 @@ def models_command(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from flows.retries import with_retries
     from flows.tracking import configure_tracking
 
     configure_tracking()
@@ -255,18 +255,24 @@ def models_command(
     names = (
         [f"seqops-{task}"]
         if task
-        else [m.name for m in client.search_registered_models("name LIKE 'seqops-%'")]
+        else [
+            m.name
+            for m in with_retries(lambda: client.search_registered_models("name LIKE 'seqops-%'"), "list")
+        ]
     )
     for name in names:
         try:
-            registered = client.get_registered_model(name)
-        except MlflowException:
+            registered = with_retries(lambda n=name: client.get_registered_model(n), f"read {name}")
+        except MlflowException:  # a permanent error: no such model (outages end as TrackingUnavailable)
             console.print(f"no registered model named {name}")
             continue
         aliases: dict[str, list[str]] = {}
         for alias, number in registered.aliases.items():
             aliases.setdefault(str(number), []).append(alias)
-        for version in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        found = with_retries(
+            lambda n=name: client.search_model_versions(f"name='{n}'"), f"versions of {name}"
+        )
+        for version in sorted(found, key=lambda v: int(v.version)):
             metrics = ", ".join(
                 f"{k[5:]}={float(v):.3f}" for k, v in sorted(version.tags.items()) if k.startswith("test_")
             )
@@ -281,5 +287,14 @@ def models_command(
     console.print(table)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The ``seqops`` entry point: ``--debug`` may stand anywhere among the arguments."""
+    if "--debug" in sys.argv[1:]:
+        sys.argv.remove("--debug")
+        os.environ[DEBUG_VARIABLE] = "1"
+    install_log_hygiene(tracebacks=debugging())
     app()
+
+
+if __name__ == "__main__":
+    main()

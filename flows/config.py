@@ -10,13 +10,46 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.config import Cell, ModelConfig, TrainConfig
-from tasks import DataConfig, get_task
+from tasks import DataConfig, SeqopsError, get_task
+from tasks.errors import describe_validation
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
 
-class ConfigError(ValueError):
-    """A profile or setting is invalid; the message names the field."""
+class ConfigError(SeqopsError, ValueError):
+    """A profile or setting is invalid; the message names the file or field."""
+
+    label = "configuration error"
+
+
+def read_yaml(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that holds a mapping (a profile, deployments).
+
+    Args:
+        path: The file.
+        what: What the file is, for messages (``profile``, ``deployments file``).
+
+    Raises:
+        ConfigError: Naming the file (and the line of a syntax error) when it cannot be read, is not
+            YAML, or does not hold a mapping.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{what} {path} cannot be read: {reason}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply to be a {what}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping of settings, not a {type(raw).__name__}")
+    return raw
 
 
 class TaskSettings(BaseModel):
@@ -52,12 +85,6 @@ class Profile(BaseModel):
     tasks: dict[str, TaskSettings]
 
 
-def _describe(error: ValidationError, prefix: str) -> str:
-    return "; ".join(
-        f"{'.'.join([prefix, *map(str, e['loc'])]).strip('.')}: {e['msg']}" for e in error.errors()
-    )
-
-
 def load_profile(profile: str, cells: list[str] | None = None) -> Profile:
     """Load a profile by name (``flows/profiles/<name>.yaml``) or from a YAML path.
 
@@ -66,19 +93,17 @@ def load_profile(profile: str, cells: list[str] | None = None) -> Profile:
         cells: Recurrent cells to train instead of the profile's own list.
 
     Raises:
-        ConfigError: If the file is missing, or a field is unknown or invalid (named in the message).
+        ConfigError: If the file is missing or not YAML, or a field is unknown or invalid (named).
     """
     path = Path(profile) if profile.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{profile}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ConfigError(f"profile '{profile}' not found; built-in profiles: {known}, or give a .yaml path")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path, "profile")
     try:
-        return Profile(**{**raw, "name": path.stem, **({"cells": cells} if cells else {})})
+        return Profile.model_validate({**raw, "name": path.stem, **({"cells": cells} if cells else {})})
     except ValidationError as error:
-        raise ConfigError(f"profile {path}: {_describe(error, '')}") from None
-    except TypeError as error:
-        raise ConfigError(f"profile {path}: {error}") from None
+        raise ConfigError(f"profile {path}: {describe_validation(error)}") from None
 
 
 def data_config(profile: Profile, task_name: str, data_dir: Path | None, work_dir: Path) -> DataConfig:
@@ -98,7 +123,7 @@ def data_config(profile: Profile, task_name: str, data_dir: Path | None, work_di
         return task.config(**values)
     except ValidationError as error:
         raise ConfigError(
-            f"profile '{profile.name}': {_describe(error, f'tasks.{task_name}.data')}"
+            f"profile '{profile.name}': {describe_validation(error, f'tasks.{task_name}.data')}"
         ) from None
 
 
@@ -109,6 +134,20 @@ def default_data_dir() -> Path | None:
         return Path(configured)
     shared = Path("../shared/data")
     return shared if shared.is_dir() else None
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Refuse a work folder that is a file or lies under one, before anything is created in it.
+
+    Raises:
+        ConfigError: Naming the file in the way.
+    """
+    path = Path(work_dir).absolute()
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(
+            f"--work-dir {work_dir}: {blocking} is a file; give a folder for caches and bundles"
+        )
 
 
 def resolve_run(
@@ -129,6 +168,7 @@ def resolve_run(
     Raises:
         ConfigError: Naming the first invalid field.
     """
+    check_work_dir(work_dir)
     settings = load_profile(profile, cells)
     names = tasks or list(settings.tasks)
     if not names:

@@ -12,7 +12,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from serving.predictor import Predictor, update_metadata
+from serving.bundle import update_metadata
+from serving.predictor import Predictor
 from serving.quantize import GateDecision, discard_int8, int8_gate, quantize_graphs
 from tasks import get_task
 

@@ -7,6 +7,7 @@ the test split through onnxruntime -> log to MLflow -> register; then promote th
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ import mlflow
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from flows.cell import cell_checkpoints, ship_cell
 from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
-from flows.retries import tracked_run, with_retries
+from flows.failures import install_log_hygiene
+from flows.retries import tracked_run, transient, with_retries
 from flows.tracking import (
     configure_tracking,
     git_commit,
@@ -29,15 +30,10 @@ from flows.tracking import (
     use_experiment,
 )
 from models.config import Cell
-from serving.predictor import resolve_bundle
-from tasks import DataConfig, DataSourceError, PreparedData, get_task
+from serving.bundle import resolve_bundle
+from serving.redaction import mask_credentials, masked_values
+from tasks import DataConfig, PreparedData, get_task
 from tasks.profile import profile_rows
-
-
-def transient(task_: Any, task_run: Any, state: State) -> bool:
-    """Retry a failed data preparation unless retrying cannot help (no source, bad settings)."""
-    error = state.result(raise_on_failure=False)
-    return not isinstance(error, DataSourceError | ValueError | KeyError | TypeError)
 
 
 @task(
@@ -65,14 +61,13 @@ def run_task(
     prepared = prepare_data(task_name, config)
     with_retries(lambda: use_experiment(f"seqops-{task_name}", work_dir), "set experiment")
     with tracked_run(f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
-        with_retries(
-            lambda: mlflow.log_params({f"data.{k}": v for k, v in config.model_dump().items()}), "params"
-        )
+        data_params = masked_values({f"data.{k}": v for k, v in config.model_dump(mode="json").items()})
+        with_retries(lambda: mlflow.log_params(data_params), "params")
         with_retries(
             lambda: mlflow.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()}), "data stats"
         )
         tags = {
-            "data_source": prepared.source,
+            "data_source": mask_credentials(prepared.source),
             "data_fingerprint": prepared.fingerprint,
             "git_commit": git_commit(),
             "profile": profile.name,
@@ -107,8 +102,9 @@ def run_task(
 
             def rescore(version: str) -> float:
                 uri = f"models:/{model_name}/{version}"
-                bundle = with_retries(lambda: resolve_bundle(uri), f"download {uri}")
-                scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
+                with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:
+                    bundle = with_retries(lambda: resolve_bundle(uri, Path(downloads)), f"download {uri}")
+                    scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
                 return scores[task_.promotion_metric]
 
             decision = promote_best(task_, rows, prepared.codec.graphs, prepared.fingerprint, rescore)
@@ -161,6 +157,7 @@ def pipeline(
     Returns:
         One summary per task: per-cell metrics and the promotion decision.
     """
+    install_log_hygiene()
     settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)
     configure_tracking()
     return [

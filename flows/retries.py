@@ -7,12 +7,16 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow import ActiveRun
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from prefect.states import State
+
+from serving.redaction import mask_credentials
+from tasks import SeqopsError
 
 T = TypeVar("T")
 # Errors a retry cannot fix; anything else (connection refused, 5xx, locked database) is retried.
@@ -29,8 +33,19 @@ LOCAL_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirec
 log = logging.getLogger("seqops.tracking")
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(SeqopsError, RuntimeError):
     """The MLflow server did not answer, even after the retries."""
+
+    label = "tracking server unavailable"
+    exit_code = 1
+
+
+def transient(task_: Any, task_run: Any, state: State) -> bool:
+    """A Prefect task's retry condition: retry unless retrying cannot help (an expected failure, a bug)."""
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, SeqopsError):
+        return error.exit_code != 2  # an outage may pass; a bad setting, input or bundle stays bad
+    return not isinstance(error, ValueError | KeyError | TypeError)
 
 
 def with_retries(
@@ -43,7 +58,8 @@ def with_retries(
     retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``).
 
     Raises:
-        TrackingUnavailable: Naming ``what`` after the last attempt fails.
+        TrackingUnavailable: Naming ``what`` after the last attempt fails (credentials masked).
+        MlflowException: A permanent error (no such resource, permission denied), credentials masked.
     """
     attempts = attempts or int(os.environ.get("SEQOPS_MLFLOW_ATTEMPTS", "5"))
     backoff = backoff if backoff is not None else float(os.environ.get("SEQOPS_MLFLOW_BACKOFF", "2"))
@@ -51,18 +67,26 @@ def with_retries(
         try:
             return call()
         except (MlflowException, OSError) as error:
-            if isinstance(error, LOCAL_ERRORS) or (
-                isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS
-            ):
+            if isinstance(error, LOCAL_ERRORS):
                 raise
+            if isinstance(error, MlflowException) and error.error_code in PERMANENT_ERRORS:
+                raise _masked(error) from None
             if attempt == attempts:
-                raise TrackingUnavailable(
-                    f"MLflow call failed after {attempts} attempts ({what}) at {mlflow.get_tracking_uri()}: "
-                    f"{error}"
-                ) from error
+                raise TrackingUnavailable(  # from None: the cause's message may hold the URI's password
+                    mask_credentials(
+                        f"MLflow call failed after {attempts} attempts ({what}) at "
+                        f"{mlflow.get_tracking_uri()}: {error}"
+                    )
+                ) from None
             log.warning("MLflow call failed (%s), retry %d/%d: %s", what, attempt, attempts - 1, error)
             time.sleep(backoff * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
+
+
+def _masked(error: MlflowException) -> MlflowException:
+    """The same error, its message free of credentials (MLflow quotes the URL it called)."""
+    message = mask_credentials(error.message)
+    return error if message == error.message else MlflowException(message, error_code=error.error_code)
 
 
 @contextmanager

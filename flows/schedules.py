@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import Flow
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ParameterTypeError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from flows.config import ConfigError
+from flows.config import ConfigError, read_yaml
+from tasks.errors import describe_validation
 
 # The checkout the flows run from (a worker's SEQOPS_PROJECT_DIR, or this source tree).
 PROJECT_DIR = Path(os.environ.get("SEQOPS_PROJECT_DIR") or Path(__file__).resolve().parents[1])
@@ -66,9 +66,19 @@ class DeploymentSpec(BaseModel):
     concurrency_limit: int | None = Field(None, ge=1)
 
     def flow(self) -> Flow:
-        """Import the flow the entrypoint names (``flows/pipeline.py:pipeline``)."""
+        """Import the flow the entrypoint names (``flows/pipeline.py:pipeline``).
+
+        Raises:
+            ConfigError: If the entrypoint names no flow that can be imported.
+        """
         path, function = self.entrypoint.split(":")
-        return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), function)
+        try:
+            found = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), function)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"deployment {self.name}: entrypoint {self.entrypoint}: {error}") from None
+        if not isinstance(found, Flow):
+            raise ConfigError(f"deployment {self.name}: entrypoint {self.entrypoint} is not a Prefect flow")
+        return found
 
 
 def check_parameters(spec: DeploymentSpec, where: str) -> None:
@@ -104,21 +114,23 @@ def load_deployments(path: Path = DEPLOYMENTS_FILE, names: list[str] | None = No
     """
     if not path.is_file():
         raise ConfigError(f"deployments file not found: {path}")
-    raw = (yaml.safe_load(path.read_text()) or {}).get("deployments") or []
+    raw = read_yaml(path, "deployments file").get("deployments") or []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path.name}: deployments must be a list, not a {type(raw).__name__}")
     specs = []
     for index, entry in enumerate(raw):
         where = f"{path.name}: deployments[{index}]"
         try:
-            spec = DeploymentSpec(**entry)
+            spec = DeploymentSpec.model_validate(entry)
         except ValidationError as error:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise ConfigError(f"{where}: {fields}") from None
+            raise ConfigError(f"{where}: {describe_validation(error)}") from None
         if names is None or spec.name in names:
             check_parameters(spec, f"{where} ({spec.name})")
             specs.append(spec)
     missing = sorted(set(names or []) - {spec.name for spec in specs})
     if missing:
-        raise ConfigError(f"no deployment named {missing} in {path}; it has {[e.get('name') for e in raw]}")
+        names_found = [entry.get("name") for entry in raw if isinstance(entry, dict)]
+        raise ConfigError(f"no deployment named {missing} in {path}; it has {names_found}")
     return specs
 
 

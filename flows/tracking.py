@@ -18,9 +18,10 @@ import pytorch_lightning as pl
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
+from flows.failures import install_log_hygiene
 from flows.retries import with_retries
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
-from serving.report import tracking_uri
+from serving.report import use_tracking_uri
 from tasks import Codec, PreparedData, Task
 from tasks.classification import confusion_matrix
 
@@ -30,12 +31,14 @@ T = TypeVar("T")
 def configure_tracking() -> str:
     """Point MLflow at ``MLFLOW_TRACKING_URI``, or at a SQLite file in the working directory.
 
+    A URI carrying credentials keeps them out of sight: MLflow then prints no run links (they would
+    quote the password), and log records are masked (``flows.failures``).
+
     Returns:
         The tracking URI in use.
     """
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    return uri
+    install_log_hygiene()
+    return use_tracking_uri()
 
 
 def use_experiment(name: str, work_dir: Path) -> str:

@@ -6,30 +6,30 @@ file size, and a job killed at any moment resumes where it stopped when started 
 arguments. Chunks run in this process, reading and encoding the next chunk while onnxruntime works
 on the current one, or on Dask workers (``serving.sharding``). The output is merged in input order
 and renamed into place only when complete; every row that cannot be predicted lands in
-``<output>.errors.jsonl`` with its row number and the reason.
+``<output>.errors.jsonl`` with its row number and the reason. Everything is checked before anything
+is written (input, output path, bundle, options), and one job at a time owns an output
+(``serving.ownership``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from serving.chunk_job import finish_chunk, prepare_chunk
-from serving.chunks import RawChunk, input_format, input_size, iter_chunks
-from serving.parts import ChunkResult, PartStore, output_format
+from serving.bundle import bundle_digest
+from serving.chunk_job import finish_chunk, prefetched, prepare_chunk
+from serving.chunks import RawChunk, check_input, input_size, iter_chunks
+from serving.errors import JobError
+from serving.ownership import OutputLock, check_paths
+from serving.parts import ChunkResult, PartStore, errors_path, output_format
 from serving.predictor import Predictor
 from serving.report import BatchReport
 from tasks.profile import InputProfile
-
-T = TypeVar("T")
 
 
 def run_batch(
@@ -64,49 +64,53 @@ def run_batch(
         The job's report: counts, speed, onnxruntime share and the input profile.
 
     Raises:
-        ValueError: For an unsupported file type or an option the model does not support.
+        JobError: For a missing or unreadable input, an output that is a folder, unwritable, the input
+            itself or being written by another job (``OutputBusy``), or an option the model does not
+            support.
+        BundleError: Naming the bundle file that is missing, unreadable or mistyped.
     """
     started = time.perf_counter()
-    input_format(input_path)  # fail before anything is opened or written
+    if check_input(input_path) != "csv" and series:  # everything is checked before anything is written
+        raise JobError("--series reads a CSV file with one line per time step")
+    check_paths(input_path, output_path)
     kind = output_format(output_path)
     predictor = Predictor(model_dir, threads=threads, quantize=quantize)
     columns = getattr(predictor.codec, "columns", None) if series else None
     if series and columns is None:
-        raise ValueError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
+        raise JobError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
     if beam_width is not None and predictor.task.kind != "seq2seq":
-        raise ValueError(f"--beam-width needs a translation model; this one serves '{predictor.task.name}'")
+        raise JobError(f"--beam-width needs a translation model; this one serves '{predictor.task.name}'")
     options = {} if beam_width is None else {"beam_width": beam_width}
     signature = job_signature(model_dir, input_path, output_path, chunk_size, series, options, quantize)
-    store = PartStore(output_path, signature)
-    finished = store.finished()
-    progress = _progress(show_progress)
-    seen = {"chunks": 0, "lanes": predictor.lanes}  # filled in while the chunks stream past
-    done_now = 0
-    try:
-        with progress:
-            bar = progress.add_task("predict", total=input_size(input_path), rows=0)
+    with OutputLock(output_path):
+        store = PartStore(output_path, signature)
+        finished = store.finished()
+        seen = {"chunks": 0, "lanes": predictor.lanes}  # filled in while the chunks stream past
+        done_now = 0
+        try:
+            with _progress(show_progress) as progress:
+                bar = progress.add_task("predict", total=input_size(input_path), rows=0)
 
-            def pending() -> Iterator[RawChunk]:
-                for chunk in iter_chunks(input_path, chunk_size, series, skip=frozenset(finished)):
-                    seen["chunks"] = chunk.index + 1
-                    yield chunk
+                def pending() -> Iterator[RawChunk]:
+                    for chunk in iter_chunks(input_path, chunk_size, series, skip=frozenset(finished)):
+                        seen["chunks"] = chunk.index + 1
+                        yield chunk
 
-            shards = (workers, scheduler, threads)
-            for result, position in _results(
-                predictor, model_dir, pending(), kind, options, columns, shards, seen
-            ):
-                store.save(result)
-                done_now += result.stats["rows"]
-                progress.update(bar, completed=position, rows=done_now)
-    except BaseException:
-        if not store.finished():  # nothing worth resuming
-            store.remove()
-        raise
-    stats = store.finished()
-    chunks = max(seen["chunks"], max(stats, default=-1) + 1)
-    errors_path = output_path.with_name(output_path.name + ".errors.jsonl")
-    store.merge(chunks, errors_path)
-    store.remove()
+                shards = (workers, scheduler, threads)
+                for result, position in _results(
+                    predictor, model_dir, pending(), kind, options, columns, shards, seen
+                ):
+                    store.save(result)
+                    done_now += result.stats["rows"]
+                    progress.update(bar, completed=position, rows=done_now)
+        except BaseException:
+            if not store.finished():  # nothing worth resuming
+                store.remove()
+            raise
+        stats = store.finished()
+        chunks = max(seen["chunks"], max(stats, default=-1) + 1)
+        store.merge(chunks, errors_path(output_path))
+        store.remove()
     seconds = time.perf_counter() - started
     fresh = [s for index, s in stats.items() if index not in finished]
     profile = InputProfile()
@@ -126,7 +130,7 @@ def run_batch(
         chunks=chunks,
         lanes=seen["lanes"],
         output=str(output_path),
-        errors_file=str(errors_path),
+        errors_file=str(errors_path(output_path)),
         profile=profile.summary(),
         training_profile=predictor.metadata.get("input_profile"),
     )
@@ -173,47 +177,6 @@ def _results(
             yield result, positions.pop(result.index)
 
 
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Iterate ``items`` on a background thread, up to ``depth`` ahead of the consumer.
-
-    onnxruntime releases the GIL while it runs, so reading and encoding the next chunk proceeds
-    while the current one is predicted. An error in the producer is raised in the consumer.
-    """
-    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(message: tuple[str, Any]) -> bool:
-        while not stop.is_set():  # the consumer may have stopped listening
-            try:
-                buffer.put(message, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(("item", item)):
-                    return
-            put(("end", None))
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            put(("error", error))
-
-    thread = threading.Thread(target=produce, name="seqops-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = buffer.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-
-
 def job_signature(
     model_dir: Path,
     input_path: Path,
@@ -224,9 +187,6 @@ def job_signature(
     quantize: str | None,
 ) -> dict[str, Any]:
     """What makes two runs the same job: the input file, the model, and every option that shapes output."""
-    model = hashlib.sha256()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):  # graphs, int8 graphs, codec assets
-        model.update(str(path.relative_to(model_dir)).encode() + path.read_bytes())
     stat = input_path.stat()
     return json.loads(
         json.dumps(
@@ -235,7 +195,7 @@ def job_signature(
                 "input_bytes": stat.st_size,
                 "input_modified_ns": stat.st_mtime_ns,
                 "output": str(output_path.resolve()),
-                "model": model.hexdigest(),
+                "model": bundle_digest(model_dir),  # graphs, int8 graphs, codec assets
                 "chunk_size": chunk_size,
                 "series": series,
                 "options": options,

@@ -7,15 +7,21 @@ background thread while onnxruntime (which releases the GIL) works on chunk ``k`
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from serving.chunks import RawChunk, chunk_rows
+from serving.chunks import RawChunk
 from serving.parts import ChunkResult, kept_input, serialise
 from serving.predictor import Batch, Predictor
+from serving.records import chunk_rows
 from tasks import InvalidRow
 from tasks.profile import InputProfile
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,20 +85,22 @@ def finish_chunk(
     """
     started, ort_before = time.perf_counter(), predictor.ort_seconds
     predictions = predictor.predict_batches(prepared.batches, len(prepared.good), **options)
-    records = [
-        {"row": number, "input": kept, **prediction}
-        for (number, kept), prediction in zip(prepared.good, predictions, strict=True)
-    ]
-    errors = serialise(prepared.errors, "jsonl")
+    records, failed = [], []
+    for (number, kept), prediction in zip(prepared.good, predictions, strict=True):
+        if isinstance(prediction, InvalidRow):  # the model's output was not finite
+            failed.append({"row": number, "error": str(prediction), "input": kept})
+        else:
+            records.append({"row": number, "input": kept, **prediction})
+    errors = sorted(prepared.errors + failed, key=lambda error: error["row"]) if failed else prepared.errors
     stats = {
         "rows": prepared.rows,
         "predicted": len(records),
-        "errors": len(prepared.errors),
+        "errors": len(errors),
         "ort_seconds": predictor.ort_seconds - ort_before,
         "seconds": prepared.seconds + time.perf_counter() - started,
         "profile": prepared.profile.to_json(),
     }
-    return ChunkResult(prepared.index, serialise(records, output_kind), errors, stats)
+    return ChunkResult(prepared.index, serialise(records, output_kind), serialise(errors, "jsonl"), stats)
 
 
 def predict_chunk(
@@ -104,3 +112,44 @@ def predict_chunk(
 ) -> ChunkResult:
     """Both stages at once (what a Dask worker runs)."""
     return finish_chunk(predictor, prepare_chunk(predictor, chunk, series_columns), output_kind, options)
+
+
+def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``items`` on a background thread, up to ``depth`` ahead of the consumer.
+
+    onnxruntime releases the GIL while it runs, so reading and encoding the next chunk proceeds
+    while the current one is predicted. An error in the producer is raised in the consumer.
+    """
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():  # the consumer may have stopped listening
+            try:
+                buffer.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            put(("error", error))
+
+    thread = threading.Thread(target=produce, name="seqops-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()

@@ -8,13 +8,17 @@ with the same arguments it skips them, and the merge gives the same bytes as an 
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -24,6 +28,7 @@ from serving.chunks import file_format
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+ERRORS_SUFFIX = ".errors.jsonl"
 SCALARS = (str, int, float, bool)  # a tuple: isinstance with a union type is several times slower
 
 
@@ -49,6 +54,11 @@ def output_format(path: Path) -> str:
     return file_format(path, OUTPUT_FORMATS, "output")
 
 
+def errors_path(output: Path) -> Path:
+    """Where a job writes the error records of its output's rows."""
+    return output.with_name(output.name + ERRORS_SUFFIX)
+
+
 def kept_input(record: dict[str, Any]) -> dict[str, Any]:
     """Input fields kept beside the prediction: the scalar ones."""
     return {k: v for k, v in record.items() if v is None or isinstance(v, SCALARS)}
@@ -72,16 +82,41 @@ def serialise(records: list[dict[str, Any]], kind: str) -> bytes:
         return b""
     if kind == "jsonl":
         return b"".join(orjson.dumps(flatten(r), option=JSON_OPTIONS) for r in records)
-    rows = [{**r, "input": json.dumps(r["input"], ensure_ascii=False)} for r in records]
+    rows = [{**r, "input": orjson.dumps(r["input"]).decode()} for r in records]
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buffer)
     return buffer.getvalue()
 
 
+@contextmanager
+def _replacing(target: Path) -> Iterator[BinaryIO]:
+    """A stream to a new file that replaces ``target`` once the block completes (removed if it fails).
+
+    The file is created beside ``target`` under a fresh name, exclusively and never through a symbolic
+    link, so nothing planted in a shared folder can redirect what the job writes.
+    """
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            yield stream
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    with _replacing(path) as stream:
+        stream.write(data)
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file this job's store wrote, or ``None`` when it is missing or damaged."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 class PartStore:
@@ -91,11 +126,13 @@ class PartStore:
         self.output = output
         self.folder = output.with_name(output.name + ".parts")
         self.tombstone = output.with_name(output.name + ".parts.removed")
-        shutil.rmtree(self.tombstone, ignore_errors=True)  # a removal a kill interrupted
+        for stale in output.parent.glob(glob.escape(output.name) + ".*.partial"):  # a merge a kill cut
+            stale.unlink()
+        _remove_tree(self.tombstone)  # a removal a kill interrupted
         manifest = self.folder / "manifest.json"
-        self.resumed = manifest.is_file() and json.loads(manifest.read_text()) == signature
+        self.resumed = not self.folder.is_symlink() and _read_json(manifest) == signature
         if not self.resumed:  # another job's leftovers (different input, model or options) are not reused
-            shutil.rmtree(self.folder, ignore_errors=True)
+            _remove_tree(self.folder)
             self.folder.mkdir(parents=True)
             _write_atomically(manifest, json.dumps(signature, indent=2).encode())
 
@@ -106,9 +143,11 @@ class PartStore:
         """Stats of every chunk already finished, by chunk index."""
         finished = {}
         for marker in self.folder.glob("*.done.json"):
-            index = int(marker.name.split(".")[0])
-            if self._path(index, "out").is_file() and self._path(index, "errors").is_file():
-                finished[index] = json.loads(marker.read_text())
+            stem = marker.name.split(".")[0]
+            stats = _read_json(marker) if stem.isdigit() else None  # a damaged marker: redo the chunk
+            written = stem.isdigit() and all(self._path(int(stem), p).is_file() for p in ("out", "errors"))
+            if isinstance(stats, dict) and written:
+                finished[int(stem)] = stats
         return finished
 
     def save(self, result: ChunkResult) -> None:
@@ -140,33 +179,38 @@ class PartStore:
 
     def remove(self) -> None:
         """Delete the parts once merged (renamed away first, so a kill mid-way leaves no half folder)."""
-        if self.folder.is_dir():
+        if self.folder.is_dir() and not self.folder.is_symlink():
             self.folder.rename(self.tombstone)
-        shutil.rmtree(self.tombstone, ignore_errors=True)
+        _remove_tree(self.tombstone)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Delete a folder, or only the link if a symbolic link stands in its place."""
+    if folder.is_symlink():
+        folder.unlink()
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _concatenate(parts: list[Path], target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    with partial.open("wb") as sink:
+    with _replacing(target) as sink:
         for part in parts:
             with part.open("rb") as source:
                 shutil.copyfileobj(source, sink)
-    os.replace(partial, target)
 
 
 def _merge_parquet(parts: list[Path], target: Path) -> None:
     """One Parquet file from the parts, their schemas unified (a column all null in one chunk is fine)."""
     filled = [part for part in parts if part.stat().st_size]
-    partial = target.with_name(target.name + ".partial")
-    if not filled:
-        pq.write_table(pa.table({"row": pa.array([], pa.int64())}), partial)
-    else:
+    with _replacing(target) as sink:
+        if not filled:
+            pq.write_table(pa.table({"row": pa.array([], pa.int64())}), sink)
+            return
         schema = pa.unify_schemas([pq.read_schema(part) for part in filled], promote_options="permissive")
-        with pq.ParquetWriter(partial, schema) as writer:
+        with pq.ParquetWriter(sink, schema) as writer:
             for part in filled:
                 table = pq.read_table(part)
                 for name in schema.names:
                     if name not in table.column_names:
                         table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
                 writer.write_table(table.select(schema.names).cast(schema))
-    os.replace(partial, target)

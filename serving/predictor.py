@@ -1,27 +1,25 @@
-"""A model bundle on disk and the onnxruntime predictor that serves it.
+"""The onnxruntime predictor that serves a model bundle (see ``serving.bundle``): rows in, predictions out.
 
-A bundle is a folder holding the ONNX graphs the task's codec names (``model.onnx``, or
-``encoder.onnx`` and ``decoder_step.onnx`` for translation), ``bundle.json`` (task name and metadata)
-and the codec's assets (tokenizers, label names, scalers). It is what gets logged to MLflow and served.
+A prediction whose model outputs are not finite (an input far outside anything seen in training can
+drive a network there) is an ``InvalidRow``, never a confident answer with NaN inside.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 
-from tasks import Codec, InvalidRow, get_task
+from serving.bundle import check_int8, graph_files, load_codec, read_metadata
+from tasks import BundleError, InvalidRow, get_task
 
-METADATA_FILE = "bundle.json"
-INT8_DIR = "int8"  # a bundle's quantised graphs, present only when they passed the accuracy gate
+NON_FINITE = "the model's output is NaN or infinite for this input (far outside the training data?)"
 Batch = tuple[list[int], dict[str, Any]]  # item positions and their encoded feeds
 
 
@@ -40,58 +38,36 @@ def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceS
     Returns:
         The session, with full graph optimisation and thread spinning off (spinning threads
         starve other work, such as reading input or a torch pool, on a 2-core machine).
+
+    Raises:
+        BundleError: Naming the file, when onnxruntime cannot load it.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-
-
-def save_bundle(
-    directory: Path, task_name: str, codec: Codec, graphs_dir: Path, metadata: dict[str, Any] | None = None
-) -> Path:
-    """Write a servable bundle: the ONNX graphs, the codec assets and ``bundle.json``.
-
-    Args:
-        directory: Target folder (created).
-        task_name: Registered task name, used to load the codec back.
-        codec: The task codec fitted on the training data.
-        graphs_dir: Folder holding the exported ``<graph>.onnx`` files the codec names.
-        metadata: Extra JSON-able facts (cell, metrics...) stored in ``bundle.json``.
-
-    Returns:
-        ``directory``.
-
-    Raises:
-        FileNotFoundError: If a graph the codec needs was not exported.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    for graph in codec.graphs:
-        shutil.copyfile(graphs_dir / f"{graph}.onnx", directory / f"{graph}.onnx")
-    codec.save(directory)
-    (directory / METADATA_FILE).write_text(json.dumps({"task": task_name, **(metadata or {})}, indent=2))
-    return directory
-
-
-def update_metadata(directory: Path, **fields: Any) -> None:
-    """Add or replace fields of a bundle's ``bundle.json``."""
-    path = Path(directory) / METADATA_FILE
-    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}, indent=2))
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own types: Fail, InvalidProtobuf, InvalidGraph, NoSuchFile...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BundleError(f"{model_path} is not a loadable ONNX graph ({reason})") from None
 
 
 class Predictor:
     """Runs a bundle with onnxruntime: raw rows in, prediction records out.
 
     Args:
-        directory: The bundle folder.
+        directory: The bundle folder, checked file by file as it is loaded.
         threads: Batches run at once, each on one onnxruntime thread (default: every core). Parallel
             single-threaded runs beat one multi-threaded run for recurrent graphs, whose per-step
             matrices are too small to split well.
         batch_size: Items per onnxruntime call.
         quantize: ``"int8"`` to run the int8 graphs, refused unless they passed the accuracy gate.
         require_gate: Run int8 graphs the gate has not accepted (the gate's own evaluation).
+
+    Raises:
+        BundleError: Naming the bundle file that is missing, unreadable or mistyped.
 
     Attributes:
         lanes: Batches predicted at once.
@@ -106,18 +82,17 @@ class Predictor:
         quantize: str | None = None,
         require_gate: bool = True,
     ):
-        self.directory = Path(directory)
-        self.metadata = json.loads((self.directory / METADATA_FILE).read_text())
-        self.task = get_task(self.metadata["task"])
-        self.codec = self.task.load_codec(self.directory)
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be 'int8' or None, got {quantize!r}")
+        self.directory = Path(directory)
+        self.bundle = read_metadata(self.directory)
+        self.metadata = self.bundle.model_dump(exclude_none=True)
+        self.task = get_task(self.bundle.task)
+        self.codec = load_codec(self.directory, self.task)
         if quantize and require_gate:  # only the gate itself runs a variant not yet accepted
-            check_int8(self.metadata)
-        graphs_dir = self.directory / INT8_DIR if quantize else self.directory
-        self.sessions = {
-            graph: make_session(graphs_dir / f"{graph}.onnx", threads=1) for graph in self.codec.graphs
-        }
+            check_int8(self.bundle)
+        files = graph_files(self.directory, self.codec, quantize)
+        self.sessions = {graph: make_session(path, threads=1) for graph, path in files.items()}
         self.batch_size = batch_size
         self.quantize = quantize
         self.lanes = threads or available_cores()
@@ -130,7 +105,11 @@ class Predictor:
         session = self.sessions[graph]
         names = [output.name for output in session.get_outputs()]
         started = time.perf_counter()
-        outputs = session.run(names, feeds)
+        try:
+            outputs = session.run(names, feeds)
+        except Exception as error:  # onnxruntime's own types; the graph does not fit the codec's inputs
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise BundleError(f"{self.directory}: the '{graph}' graph failed to run ({first})") from None
         with self._clock:
             self.ort_seconds += time.perf_counter() - started
         return dict(zip(names, outputs, strict=True))
@@ -141,23 +120,36 @@ class Predictor:
         batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         return [(batch, self.codec.encode([items[index] for index in batch])) for batch in batches]
 
-    def predict_batches(self, batches: list[Batch], count: int, **options: Any) -> list[dict[str, Any]]:
-        """Run encoded batches (``options`` go to the codec); predictions come back in item order."""
+    def predict_batches(
+        self, batches: list[Batch], count: int, **options: Any
+    ) -> list[dict[str, Any] | InvalidRow]:
+        """Run encoded batches (``options`` go to the codec); predictions come back in item order.
 
-        def predict(feeds: dict[str, Any]) -> list[dict[str, Any]]:
-            return self.codec.decode(self.codec.infer(self.run, feeds, **options))
+        An item whose model outputs are not all finite gets an ``InvalidRow`` instead of a prediction.
+        """
+
+        def predict(feeds: dict[str, Any]) -> list[dict[str, Any] | InvalidRow]:
+            outputs = self.codec.infer(self.run, feeds, **options)
+            try:
+                decoded: list[dict[str, Any] | InvalidRow] = list(self.codec.decode(outputs))
+            except (ValueError, IndexError, KeyError) as error:  # such as more labels than logits
+                raise BundleError(
+                    f"{self.directory}: the graph's outputs do not fit its codec ({error})"
+                ) from None
+            finite = finite_items(outputs, len(decoded))
+            return [p if ok else InvalidRow(NON_FINITE) for p, ok in zip(decoded, finite, strict=True)]
 
         all_feeds = [feeds for _, feeds in batches]
         decoded = (
             self.pool.map(predict, all_feeds) if self.pool and len(batches) > 1 else map(predict, all_feeds)
         )
-        predictions: list[dict[str, Any]] = [{} for _ in range(count)]
+        predictions: list[dict[str, Any] | InvalidRow] = [{} for _ in range(count)]
         for (positions, _), batch_predictions in zip(batches, decoded, strict=True):
             for index, prediction in zip(positions, batch_predictions, strict=True):
                 predictions[index] = prediction
         return predictions
 
-    def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any]]:
+    def predict_items(self, items: list[Any], **options: Any) -> list[dict[str, Any] | InvalidRow]:
         """Predict already-parsed items, batched by length, returned in their input order."""
         return self.predict_batches(self.encode_batches(items), len(items), **options)
 
@@ -172,50 +164,14 @@ class Predictor:
             except InvalidRow as reason:
                 results[index] = {"error": str(reason)}
         for index, prediction in zip(good, self.predict_items(items, **options), strict=True):
-            results[index] = prediction
+            results[index] = {"error": str(prediction)} if isinstance(prediction, InvalidRow) else prediction
         return results
 
 
-def check_int8(metadata: dict[str, Any]) -> None:
-    """Refuse a bundle whose int8 variant is missing or failed the accuracy gate.
-
-    Raises:
-        ValueError: Saying why no int8 variant may be used.
-    """
-    gate = metadata.get("int8")
-    if gate is None:
-        raise ValueError(
-            "this model has no int8 variant: train it with `quantize: int8` in the profile "
-            "(the default), which quantises, evaluates and gates it"
-        )
-    if not gate["accepted"]:
-        raise ValueError(f"this model's int8 variant was refused by the accuracy gate: {gate['reason']}")
-
-
-def resolve_bundle(model: str, cache_dir: Path | None = None) -> Path:
-    """Find the bundle folder for a local path or an MLflow URI (``models:/name@alias``, ``runs:/...``).
-
-    Args:
-        model: A bundle folder, a logged pyfunc folder, or an MLflow model URI.
-        cache_dir: Where to download MLflow artifacts (a temporary folder when ``None``).
-
-    Returns:
-        The folder holding ``bundle.json``.
-
-    Raises:
-        FileNotFoundError: If no bundle is found at ``model``.
-    """
-    path = Path(model)
-    if not path.exists() and ":/" in model:
-        import mlflow  # only when asked for an MLflow URI: plain bundle folders need no tracking server
-
-        path = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=model, dst_path=str(cache_dir) if cache_dir else None
-            )
-        )
-    # A bundle folder itself, or a logged pyfunc model holding it under artifacts/.
-    for candidate in (path, *sorted((path / "artifacts").glob("*"))):
-        if (candidate / METADATA_FILE).is_file():
-            return candidate
-    raise FileNotFoundError(f"no seqops model bundle ({METADATA_FILE}) at {model}")
+def finite_items(outputs: dict[str, Any], count: int) -> np.ndarray:
+    """Which of ``count`` items have only finite values in the float outputs that hold a row per item."""
+    finite = np.ones(count, dtype=bool)
+    for value in outputs.values():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim and len(value) == count:
+            finite &= np.isfinite(value.reshape(count, -1)).all(axis=1)
+    return finite

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,6 @@ import mlflow.pyfunc
 import pandas as pd
 
 from serving.predictor import Predictor
-
-# Rows are validated by the task codec, which reports bad rows instead of rejecting the whole batch,
-# so MLflow's type-hint schema validation is deliberately not used.
-warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_CODE = Path(__file__).with_name("pyfunc_entry.py")  # logged as code, so no pickled object
@@ -36,6 +31,10 @@ PIP_REQUIREMENTS = [f"{name}=={version(name)}" for name in SERVING_PACKAGES]
 
 class OnnxSequenceModel(mlflow.pyfunc.PythonModel):
     """Predicts with the bundle's onnxruntime session; the session is built on load, never pickled."""
+
+    # Rows are validated by the task codec, which reports bad rows instead of rejecting the whole batch,
+    # so MLflow's type-hint validation (and its warning on every import) is switched off.
+    _skip_type_hint_validation = True
 
     def __init__(self) -> None:
         self._predictor: Predictor | None = None

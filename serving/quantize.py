@@ -18,7 +18,7 @@ from typing import Any, Literal
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from serving.predictor import INT8_DIR
+from serving.bundle import INT8_DIR
 
 QUANTISED_OPS = ["LSTM", "MatMul", "Gather"]
 # In graphs whose recurrence is an ONNX Loop (see models.folded_export) the MatMul to quantise is in the

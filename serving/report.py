@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from serving.redaction import has_credentials, masked_values
 from tasks.profile import compare_profiles
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -18,6 +19,21 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI``, else a SQLite file in the working directory (the project default)."""
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+
+
+def use_tracking_uri() -> str:
+    """Point MLflow at ``tracking_uri()``; returns it.
+
+    A URI carrying credentials keeps them out of sight: MLflow then prints no run links, which would
+    quote the password.
+    """
+    import mlflow  # only when tracking: an untracked job needs no tracking client
+
+    uri = tracking_uri()
+    if has_credentials(uri):
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    mlflow.set_tracking_uri(uri)
+    return uri
 
 
 @dataclass
@@ -85,12 +101,12 @@ class BatchReport:
 
 def log_report(report: BatchReport, params: dict[str, Any], experiment: str = "seqops-batch") -> str:
     """Log a batch job to MLflow (see ``tracking_uri``); returns the run id."""
-    import mlflow  # only when tracked: an untracked job needs no tracking client
+    import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_uri()
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"batch-{report.task}") as run:
-        mlflow.log_params(params)
+        mlflow.log_params(masked_values(params))
         mlflow.log_metrics(report.metrics())
         mlflow.log_dict({**asdict(report), "drift": report.drift()}, "report.json")
         return run.info.run_id

@@ -2,65 +2,98 @@
 
 By default a ``LocalCluster`` of worker processes; with a scheduler address, an existing cluster.
 The model bundle travels to the workers as bytes (broadcast once), so workers need no shared disk
-with the client (they do need seqops installed, at the client's version); each worker process
-unpacks it once and keeps its predictor. Chunks are submitted a few at a time, so memory stays
-bounded however large the input, and results come back in any order: the caller stores them by
-chunk index and merges in input order.
+with the client (they do need seqops installed, at the client's version). Each worker process
+unpacks it once per job into a private folder (``mkdtemp``: a fresh name, mode 0700), checks every
+file against the client's digest before serving it, and removes the folder when the job ends, also
+after a failure: nothing is ever taken from a shared temporary folder by its name. Chunks are
+submitted a few at a time, so memory stays bounded however large the input, and results come back
+in any order: the caller stores them by chunk index and merges in input order.
 """
 
 from __future__ import annotations
 
-import hashlib
+import atexit
 import io
 import logging
 import shutil
 import tarfile
 import tempfile
+import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed
 
+from serving.bundle import bundle_digest
 from serving.chunk_job import predict_chunk
 from serving.chunks import RawChunk
+from serving.errors import JobError
 from serving.parts import ChunkResult
 from serving.predictor import Predictor
+from tasks import BundleError
 
-_WORKER_PREDICTORS: dict[tuple[str, int | None, str | None], Predictor] = {}
+# In each worker process: the private bundle folder and predictor of every job it is serving.
+_WORKER_JOBS: dict[str, tuple[Path, Predictor]] = {}
+_RELEASED_JOBS: deque[str] = deque(maxlen=10_000)  # recent ones: a long-lived worker serves many jobs
+_WORKER_LOCK = threading.Lock()
+log = logging.getLogger("seqops.sharding")
 
 
 def bundle_archive(directory: Path) -> tuple[str, bytes]:
-    """The bundle folder as an in-memory tar, with its SHA-256 (the workers' cache key)."""
+    """The bundle folder as an in-memory tar, with the digest of its files (``bundle_digest``)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for path in sorted(directory.rglob("*")):
             archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
-    data = buffer.getvalue()
-    return hashlib.sha256(data).hexdigest(), data
+    return bundle_digest(directory), buffer.getvalue()
 
 
-def _worker_predictor(digest: str, archive: bytes, threads: int | None, quantize: str | None) -> Predictor:
-    key = (digest, threads, quantize)
-    if key not in _WORKER_PREDICTORS:
-        folder = Path(tempfile.gettempdir()) / f"seqops-bundle-{digest[:16]}"
-        if not folder.is_dir():
-            # Unpacked beside the target and renamed into place: workers on one machine never see half.
-            unpacked = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "-"))
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(unpacked, filter="data")
+def _worker_predictor(
+    job: str, digest: str, archive: bytes, threads: int | None, quantize: str | None
+) -> Predictor:
+    """This worker's predictor for ``job``, unpacked into a private folder on first use and verified.
+
+    A worker running several tasks at once unpacks the bundle once (the others wait for it), and a task
+    that starts after its job was released recreates nothing.
+    """
+    with _WORKER_LOCK:
+        if job in _RELEASED_JOBS:
+            raise RuntimeError(f"job {job} has ended on this worker")
+        if job not in _WORKER_JOBS:
+            if not _WORKER_JOBS and not _RELEASED_JOBS:  # first job of this process
+                atexit.register(_release_all)
+            folder = Path(tempfile.mkdtemp(prefix="seqops-bundle-"))  # a fresh name, readable by us alone
             try:
-                unpacked.rename(folder)
-            except OSError:  # another worker got there first
-                shutil.rmtree(unpacked, ignore_errors=True)
-        while len(_WORKER_PREDICTORS) >= 2:  # long-lived workers serve model after model
-            _WORKER_PREDICTORS.pop(next(iter(_WORKER_PREDICTORS)))
-        _WORKER_PREDICTORS[key] = Predictor(folder, threads=threads, quantize=quantize)
-    return _WORKER_PREDICTORS[key]
+                with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                    tar.extractall(folder, filter="data")
+                if bundle_digest(folder) != digest:
+                    raise BundleError("the model bundle unpacked on a Dask worker differs from the one sent")
+                _WORKER_JOBS[job] = (folder, Predictor(folder, threads=threads, quantize=quantize))
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        return _WORKER_JOBS[job][1]
+
+
+def _release_job(job: str) -> None:
+    """Forget a job on this worker and delete its bundle folder (run on every worker when a job ends)."""
+    with _WORKER_LOCK:
+        _RELEASED_JOBS.append(job)
+        folder, _ = _WORKER_JOBS.pop(job, (None, None))
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _release_all() -> None:
+    for job in list(_WORKER_JOBS):
+        _release_job(job)
 
 
 def _predict_on_worker(
+    job: str,
     bundle: tuple[str, bytes],
     chunk: RawChunk,
     output_kind: str,
@@ -69,7 +102,7 @@ def _predict_on_worker(
     threads: int | None,
     quantize: str | None,
 ) -> ChunkResult:
-    predictor = _worker_predictor(*bundle, threads, quantize)
+    predictor = _worker_predictor(job, *bundle, threads, quantize)
     return predict_chunk(predictor, chunk, output_kind, options, series_columns)
 
 
@@ -85,33 +118,49 @@ class DaskShards:
     def __init__(self, workers: int = 2, scheduler: str | None = None, threads: int | None = None):
         self.workers, self.scheduler, self.threads = workers, scheduler, threads or 1
         self.cluster: LocalCluster | None = None
+        self.scratch: Path | None = None
         self.lanes = 0
         self.client: Client | None = None
+        self.jobs: list[str] = []
+        self.futures: set[Future] = set()  # in flight: holding a finished one would keep its result alive
 
     def __enter__(self) -> DaskShards:
-        if self.scheduler:
-            self.client = Client(self.scheduler)
-        else:
-            self.cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            try:
+        try:
+            if self.scheduler:
+                try:
+                    self.client = Client(self.scheduler, timeout=30)
+                except OSError as error:  # refused, unknown host, or no answer within the timeout
+                    raise JobError(f"cannot reach the Dask scheduler at {self.scheduler}: {error}") from None
+            else:
+                self.scratch = Path(tempfile.mkdtemp(prefix="seqops-dask-"))  # not dask's shared name
+                self.cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    local_directory=str(self.scratch),
+                )
                 self.client = Client(self.cluster)
-            except BaseException:
-                self.cluster.close()
-                raise
+        except BaseException:
+            self.__exit__()
+            raise
         self.lanes = len(self.client.scheduler_info()["workers"]) * self.threads
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.client is not None:
+            try:  # a failed job's chunks are dropped, and every worker deletes the jobs' bundle folders
+                self.client.cancel(list(self.futures))
+                for job in self.jobs:
+                    self.client.run(_release_job, job)
+            except Exception as error:  # the cluster may be what failed; never hide the job's own error
+                log.warning("could not release the job's bundle folders on the Dask workers: %s", error)
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def map(
         self,
@@ -126,23 +175,29 @@ class DaskShards:
         assert self.client is not None, "use DaskShards as a context manager"
         bundle = self.client.scatter(bundle_archive(bundle_dir), broadcast=True)
         job = uuid.uuid4().hex  # keys unique to this job on a shared scheduler
+        self.jobs.append(job)
         in_flight = 2 * max(len(self.client.scheduler_info()["workers"]), 1)
         pending = as_completed()
         for chunk in chunks:
-            pending.add(
-                self.client.submit(
-                    _predict_on_worker,
-                    bundle,
-                    chunk,
-                    output_kind,
-                    options,
-                    series_columns,
-                    self.threads,
-                    quantize,
-                    key=f"seqops-{job}-chunk-{chunk.index}",
-                )
+            future = self.client.submit(
+                _predict_on_worker,
+                job,
+                bundle,
+                chunk,
+                output_kind,
+                options,
+                series_columns,
+                self.threads,
+                quantize,
+                key=f"seqops-{job}-chunk-{chunk.index}",
             )
+            self.futures.add(future)
+            pending.add(future)
             while pending.count() >= in_flight:
-                yield next(pending).result()
+                yield self._collect(next(pending))
         for future in pending:
-            yield future.result()
+            yield self._collect(future)
+
+    def _collect(self, future: Future) -> ChunkResult:
+        self.futures.discard(future)
+        return future.result()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tasks.action_recognition import TASK as ACTION_RECOGNITION
-from tasks.base import Codec, DataConfig, DataSourceError, InvalidRow, PreparedData, Task
+from tasks.base import Codec, DataConfig, PreparedData, Task
+from tasks.errors import BundleError, DataSourceError, InvalidRow, SeqopsError
 from tasks.forecasting import TASK as FORECASTING
 from tasks.sentiment import TASK as SENTIMENT
 from tasks.translation import TASK as TRANSLATION
@@ -26,12 +27,14 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
+    "BundleError",
     "Codec",
     "DataConfig",
     "DataSourceError",
     "InvalidRow",
     "PreparedData",
     "REGISTRY",
+    "SeqopsError",
     "Task",
     "get_task",
 ]

@@ -10,16 +10,16 @@ fitted on the training split only, and those statistics ship with the model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PositiveFloat
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
+from tasks.assets import ClassNames
 from tasks.base import (
     DataConfig,
-    DataSourceError,
-    InvalidRow,
     JsonCodec,
     PreparedData,
     Task,
@@ -29,6 +29,7 @@ from tasks.base import (
     save_prepared,
 )
 from tasks.classification import class_predictions, classification_scores
+from tasks.errors import DataSourceError, InvalidRow
 from tasks.sources import RawSplit, aeon_bundled, first_available, load_with_aeon, read_uea_file
 from tasks.steps import parse_steps
 
@@ -70,16 +71,29 @@ class ActionRecognitionConfig(DataConfig):
     max_length: int = Field(5000, ge=1)
 
 
+class ActionSettings(TypedDict):
+    """What ``codec.json`` holds for an action recogniser."""
+
+    labels: ClassNames
+    mean: Annotated[list[float], Field(min_length=1)]
+    std: list[PositiveFloat]
+    max_length: Annotated[int, Field(ge=1)]
+
+
 class ActionCodec(JsonCodec):
     """Z-scores and pads sequences of channel vectors; turns logits into named class probabilities."""
+
+    settings_schema = ActionSettings
 
     def __init__(self, labels: list[str], mean: list[float], std: list[float], max_length: int):
         self.labels, self.max_length = labels, max_length
         self.mean, self.std = np.array(mean, np.float32), np.array(std, np.float32)
+        if len(mean) != len(std):
+            raise ValueError(f"{len(mean)} channel means but {len(std)} deviations")
 
     def parse(self, row: dict[str, Any]) -> np.ndarray:
         """Validate ``sequence``: a list of time steps, each a list of one value per channel."""
-        steps = parse_steps(row, "sequence", len(self.mean))
+        steps = parse_steps(row, "sequence", len(self.mean), scale=(self.mean, self.std))
         if len(steps) > self.max_length:
             raise InvalidRow(f"sequence has {len(steps)} steps, more than max_length {self.max_length}")
         return steps

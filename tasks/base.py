@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from tasks.assets import build_codec, read_asset
 from tasks.profile import InputProfile
 
 
@@ -40,14 +41,6 @@ def lazy_module(name: str) -> ModuleType:
 datasets = lazy_module("datasets")
 TaskKind = Literal["classification", "seq2seq", "regression"]
 GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
-
-
-class DataSourceError(RuntimeError):
-    """No configured data source could be read; the message names every alternative."""
-
-
-class InvalidRow(ValueError):
-    """An input row that cannot be predicted; the message is the reason written to the error file."""
 
 
 class DataConfig(BaseModel):
@@ -142,7 +135,13 @@ class Codec(ABC):
 
 
 class JsonCodec(Codec):
-    """A codec whose assets are plain settings: saved as ``codec.json``, loaded back into ``__init__``."""
+    """A codec whose assets are plain settings: saved as ``codec.json``, loaded back into ``__init__``.
+
+    Attributes:
+        settings_schema: The settings' types (a ``TypedDict``), checked when a bundle is loaded.
+    """
+
+    settings_schema: ClassVar[Any] = dict[str, Any]
 
     @abstractmethod
     def settings(self) -> dict[str, Any]:
@@ -155,8 +154,13 @@ class JsonCodec(Codec):
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        """Rebuild a codec from the ``codec.json`` written by ``save``."""
-        return cls(**json.loads((directory / "codec.json").read_text()))
+        """Rebuild a codec from the ``codec.json`` written by ``save``.
+
+        Raises:
+            BundleError: Naming ``codec.json`` (and the field) when it is missing, unreadable or mistyped.
+        """
+        settings = read_asset(directory, "codec.json", cls.settings_schema)
+        return build_codec(cls, directory / "codec.json", **settings)
 
 
 class Task(ABC):

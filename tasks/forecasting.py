@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveFloat, model_validator
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
 from tasks.base import (
     DataConfig,
-    DataSourceError,
-    InvalidRow,
     JsonCodec,
     PreparedData,
     Task,
@@ -28,6 +27,7 @@ from tasks.base import (
     load_prepared,
     save_prepared,
 )
+from tasks.errors import DataSourceError, InvalidRow
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.sources import first_available, load_from_hub
 from tasks.steps import parse_steps
@@ -86,8 +86,22 @@ class ForecastReferences:
     mase_scale: float  # training in-sample seasonal-naive MAE
 
 
+class ForecastSettings(TypedDict):
+    """What ``codec.json`` holds for a forecaster."""
+
+    columns: Annotated[list[str], Field(min_length=1)]
+    mean: list[float]
+    std: list[PositiveFloat]
+    lookback: Annotated[int, Field(ge=1)]
+    horizon: Annotated[int, Field(ge=1)]
+    season: Annotated[int, Field(ge=1)]
+    mase_scale: float
+
+
 class ForecastCodec(JsonCodec):
     """Scales histories into model inputs and forecasts back into original units."""
+
+    settings_schema = ForecastSettings
 
     def __init__(
         self,
@@ -102,10 +116,12 @@ class ForecastCodec(JsonCodec):
         self.columns, self.lookback, self.horizon, self.season = columns, lookback, horizon, season
         self.mean, self.std = np.array(mean, np.float32), np.array(std, np.float32)
         self.mase_scale = mase_scale
+        if not len(columns) == len(mean) == len(std):
+            raise ValueError(f"{len(columns)} columns but {len(mean)} means and {len(std)} deviations")
 
     def parse(self, row: dict[str, Any]) -> np.ndarray:
         """Validate a ``history`` (values per step, target first) and keep its last ``lookback`` steps."""
-        steps = parse_steps(row, "history", len(self.columns), self.columns)
+        steps = parse_steps(row, "history", len(self.columns), self.columns, (self.mean, self.std))
         if len(steps) < self.lookback:
             raise InvalidRow(f"history has {len(steps)} steps, needs at least {self.lookback}")
         return steps[-self.lookback :]

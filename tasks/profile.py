@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tasks.errors import InvalidRow
+
 
 @dataclass
 class InputProfile:
@@ -118,8 +120,6 @@ def profile_rows(codec: Any, rows: list[dict[str, Any]], batch_size: int = 512) 
         rows: Raw input rows, e.g. the training split as ``Task.references`` gives it.
         batch_size: Rows encoded at a time.
     """
-    from tasks.base import InvalidRow  # tasks.base imports this module
-
     items = []
     for row in rows:
         try:

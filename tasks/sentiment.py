@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
+from tasks.assets import ClassNames, build_codec, read_asset
 from tasks.base import (
     Codec,
     DataConfig,
-    DataSourceError,
-    InvalidRow,
     PreparedData,
     Task,
     datasets,
@@ -23,8 +23,9 @@ from tasks.base import (
     save_prepared,
 )
 from tasks.classification import class_predictions, classification_scores
+from tasks.errors import DataSourceError, InvalidRow
 from tasks.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
-from tasks.subwords import pad_ids
+from tasks.subwords import load_tokenizer, pad_ids
 
 PAD, UNK = "[PAD]", "[UNK]"
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
@@ -60,6 +61,13 @@ class SentimentConfig(DataConfig):
     labels: list[str] = ["negative", "positive"]
 
 
+class SentimentSettings(TypedDict):
+    """What ``codec.json`` holds for a sentiment classifier."""
+
+    labels: ClassNames
+    max_length: Annotated[int, Field(ge=1)]
+
+
 class SentimentCodec(Codec):
     """Tokenises text into padded id arrays and turns logits into labelled probabilities."""
 
@@ -83,6 +91,10 @@ class SentimentCodec(Codec):
             raise InvalidRow(f"'text' must be a string, got {type(text).__name__}")
         if not text.strip():
             raise InvalidRow("'text' is empty")
+        try:  # a JSON escape can make a lone surrogate, which the tokenizer cannot take
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRow("invalid Unicode (a lone surrogate) in field 'text'") from None
         return text
 
     def encode(self, items: list[str]) -> dict[str, np.ndarray]:
@@ -107,9 +119,14 @@ class SentimentCodec(Codec):
 
     @classmethod
     def load(cls, directory: Path) -> SentimentCodec:
-        """Load a codec written by ``save``."""
-        settings = json.loads((directory / "codec.json").read_text())
-        return cls(Tokenizer.from_file(str(directory / "tokenizer.json")), **settings)
+        """Load a codec written by ``save``.
+
+        Raises:
+            BundleError: Naming the file that is missing, unreadable or mistyped.
+        """
+        settings = read_asset(directory, "codec.json", SentimentSettings)
+        tokenizer = load_tokenizer(directory, "tokenizer.json")
+        return build_codec(cls, directory / "codec.json", tokenizer, **settings)
 
 
 def train_tokenizer(texts: list[str], config: SentimentConfig) -> Tokenizer:

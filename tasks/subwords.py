@@ -5,8 +5,12 @@ BPE tokenizers here detokenise exactly: words keep their leading space as a ``â–
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from tasks.errors import BundleError
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 BOS_ID, EOS_ID = 2, 3  # special tokens take the first ids, in the order above
@@ -46,3 +50,18 @@ def pad_ids(sequences: list[list[int]]) -> dict[str, np.ndarray]:
     for row, ids in enumerate(sequences):
         input_ids[row, : len(ids)] = ids
     return {"input_ids": input_ids, "lengths": lengths}
+
+
+def load_tokenizer(directory: Path, name: str) -> Tokenizer:
+    """A tokenizer saved in a model bundle.
+
+    Raises:
+        BundleError: Naming the file when it is missing or not a tokenizer.
+    """
+    path = Path(directory) / name
+    if not path.is_file():
+        raise BundleError(f"{path} is missing")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # the Rust library raises a bare Exception
+        raise BundleError(f"{path} is not a readable tokenizer ({error})") from None

@@ -13,16 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from tasks.base import (
-    DataConfig,
-    DataSourceError,
-    PreparedData,
-    Task,
-    datasets,
-    fingerprint,
-    load_prepared,
-    save_prepared,
-)
+from tasks.base import DataConfig, PreparedData, Task, datasets, fingerprint, load_prepared, save_prepared
+from tasks.errors import DataSourceError
 from tasks.sources import first_available, load_from_hub
 from tasks.subwords import train_bpe
 from tasks.translation_codec import TranslationCodec

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field
 from tokenizers import Tokenizer
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.base import Codec, GraphRunner, InvalidRow
+from tasks.assets import build_codec, read_asset
+from tasks.base import Codec, GraphRunner
 from tasks.decoding import Hypotheses, beam_search
-from tasks.subwords import BOS, EOS, pad_ids
+from tasks.errors import InvalidRow
+from tasks.subwords import BOS, EOS, load_tokenizer, pad_ids
 
 MAX_HYPOTHESES = 512  # hypotheses decoded at once (inputs x beam width): bounds memory
+
+
+class DecodingSettings(TypedDict):
+    """What ``codec.json`` holds for a translator (languages and casing are kept for the record)."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    max_input_tokens: Annotated[int, Field(ge=1)]
+    overlong: Literal["truncate", "reject"]
+    beam_width: Annotated[int, Field(ge=1)]
+    length_penalty: Annotated[float, Field(ge=0.0)]
+    max_output_ratio: Annotated[float, Field(gt=0.0)]
 
 
 class TranslationCodec(Codec):
@@ -26,12 +42,18 @@ class TranslationCodec(Codec):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
         self.settings = settings
         self.bos, self.eos = target_tokenizer.token_to_id(BOS), target_tokenizer.token_to_id(EOS)
+        if self.bos is None or self.eos is None:
+            raise ValueError(f"the target tokenizer lacks the {BOS} and {EOS} tokens decoding needs")
 
     def parse(self, row: dict[str, Any]) -> tuple[list[int], bool]:
         """Tokenise ``text``; an over-long input is truncated (and flagged) or rejected, as configured."""
         text = row.get("text")
         if not isinstance(text, str):
             raise InvalidRow(f"'text' must be a string, got {type(text).__name__}")
+        try:  # a JSON escape can make a lone surrogate, which the tokenizer cannot take
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRow("invalid Unicode (a lone surrogate) in field 'text'") from None
         ids = self.source_tokenizer.encode(text).ids if text.strip() else []
         if not ids:
             raise InvalidRow("'text' is empty")
@@ -124,9 +146,12 @@ class TranslationCodec(Codec):
 
     @classmethod
     def load(cls, directory: Path) -> TranslationCodec:
-        """Load a codec written by ``save``."""
-        return cls(
-            Tokenizer.from_file(str(directory / "source_tokenizer.json")),
-            Tokenizer.from_file(str(directory / "target_tokenizer.json")),
-            json.loads((directory / "codec.json").read_text()),
-        )
+        """Load a codec written by ``save``.
+
+        Raises:
+            BundleError: Naming the file that is missing, unreadable or mistyped.
+        """
+        settings = read_asset(directory, "codec.json", DecodingSettings)
+        source = load_tokenizer(directory, "source_tokenizer.json")
+        target = load_tokenizer(directory, "target_tokenizer.json")
+        return build_codec(cls, directory / "codec.json", source, target, dict(settings))

@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny synthetic SST-style data and a servable bundle built from it."""
+"""Shared fixtures: tiny synthetic SST-style data and a servable bundle built from it.
+
+The other tasks' synthetic data and small models live in ``task_models`` and are shared from here.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the Hub
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import datasets  # noqa: E402
+from task_models import (  # noqa: E402, F401 (fixtures and helpers shared by the task modules)
+    action_model,
+    fit_bundle,
+    forecasting_model,
+    gesture_files,
+    sine_csv,
+    train_bundle,
+    translation_corpus,
+    translation_model,
+)
 
 datasets.disable_progress_bars()
 
@@ -54,29 +67,6 @@ def shared_data_dir() -> Path:
     if not (SHARED_DATA / "sst2").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict, cell: str = "lstm"):
-    """Train a small network on prepared data, export it with the parity check, write a servable bundle.
-
-    Returns the bundle folder and the trained network.
-    """
-    from models.config import ModelConfig, TrainConfig
-    from models.export import export_graphs
-    from models.train import train
-    from serving.predictor import save_bundle
-
-    fit = train(
-        prepared, ModelConfig(cell=cell, dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
-    )
-    export_graphs(fit.network, work / "graphs", prepared.codec.network_shape())
-    bundle = save_bundle(work / "bundle", task_name, prepared.codec, work / "graphs", {"cell": cell})
-    return bundle, fit.network
-
-
-def train_bundle(task_name: str, prepared, work: Path, model: dict, training: dict) -> Path:
-    """A servable bundle of a small LSTM (see ``fit_bundle``)."""
-    return fit_bundle(task_name, prepared, work, model, training)[0]
 
 
 @pytest.fixture(scope="session")

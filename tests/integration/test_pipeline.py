@@ -57,7 +57,7 @@ def test_every_cell_is_trained_registered_and_a_champion_promoted(pipeline_run, 
 
 
 def test_bundles_carry_the_int8_decision_and_the_training_profile(pipeline_run, tracking_uri, tmp_path):
-    from serving.predictor import resolve_bundle
+    from serving.bundle import resolve_bundle
 
     result, _ = pipeline_run
     lstm = next(row for row in result["cells"] if row["cell"] == "lstm")
@@ -271,7 +271,7 @@ def test_translation_pipeline_logs_bleu_attention_and_examples(
     assert {"attention.png", "examples.json"} <= {a.path for a in client.list_artifacts(row["run_id"])}
     champion = client.get_model_version_by_alias("seqops-translation", "champion")
     assert champion.tags["cell"] == "gru" and "test_bleu" in champion.tags
-    from serving.predictor import resolve_bundle
+    from serving.bundle import resolve_bundle
 
     bundle = resolve_bundle("models:/seqops-translation@champion", tmp_path / "download")
     assert {"encoder.onnx", "decoder_step.onnx", "source_tokenizer.json"} <= {

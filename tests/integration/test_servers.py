@@ -56,6 +56,16 @@ class Topology:
                 return
             time.sleep(0.1)
 
+    def dump(self, database: str) -> str:
+        """A plain-text dump of one of the topology's databases (``mlflow`` or ``prefect``)."""
+        pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        env = {**self.env, "PGPASSWORD": (self.state / "db-password").read_text()}
+        command = [str(pg_bin / "pg_dump"), "-h", "127.0.0.1", "-p", self.env["SEQOPS_PG_PORT"]]
+        command += ["-U", "seqops", "--data-only", database]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+
     def mlflow_get(self, path: str, **params: str) -> dict:
         response = httpx.get(f"{self.mlflow}/api/2.0/mlflow/{path}", params=params, timeout=30)
         response.raise_for_status()
@@ -123,10 +133,12 @@ def pipeline_command(work_dir: Path, data_dir: Path, cell: str) -> list[str]:
 class Pipeline:
     """A pipeline subprocess whose output is collected as it comes."""
 
-    def __init__(self, topology: Topology, work_dir: Path, data_dir: Path, cell: str):
+    def __init__(
+        self, topology: Topology, work_dir: Path, data_dir: Path, cell: str, env: dict[str, str] | None = None
+    ):
         self.process = subprocess.Popen(
             pipeline_command(work_dir, data_dir, cell),
-            env=client_env(topology, work_dir),
+            env={**client_env(topology, work_dir), **(env or {})},
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -246,17 +258,27 @@ def test_mlflow_down_mid_run_is_retried_until_it_returns(topology, shared_data_d
     assert_servable(topology, champion(topology))
 
 
-def test_mlflow_down_for_good_fails_clearly_and_registers_nothing(topology, shared_data_dir, tmp_path):
+def test_mlflow_down_for_good_fails_clearly_registers_nothing_and_leaks_no_password(
+    topology, shared_data_dir, tmp_path
+):
     before, holder, known = len(versions(topology)), champion(topology), run_ids(topology)
-    pipeline = Pipeline(topology, tmp_path, shared_data_dir, "rnn")
+    secret = "pw-" + os.urandom(6).hex()  # the server ignores credentials; the client must hide them
+    with_password = topology.mlflow.replace("http://", f"http://seqops:{secret}@")
+    pipeline = Pipeline(topology, tmp_path, shared_data_dir, "rnn", {"MLFLOW_TRACKING_URI": with_password})
     wait_for_cell_run(topology, known)
     topology.stop_mlflow()
     code, log = pipeline.wait()
     topology.services("up")
-    assert code != 0
+    assert code == 1
     assert "tracking server unavailable" in log and "MLflow call failed after" in log, log[-3000:]
     assert len(versions(topology)) == before
     assert champion(topology)["version"] == holder["version"]
+    assert secret not in log and "http://seqops:" not in log and "Traceback" not in log
+    assert "http://***@127.0.0.1" in log
+    for database in ("mlflow", "prefect"):  # the MLflow store and Prefect's logs, states and events
+        assert secret not in topology.dump(database)
+    for path in [*(topology.state / "mlartifacts").rglob("*"), *tmp_path.rglob("*")]:
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
 
 
 def test_two_runs_at_once_leave_the_best_model_champion(topology, shared_data_dir, tmp_path):

@@ -4,60 +4,20 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import fit_bundle, train_bundle
+from task_models import GESTURE_CLASSES, fit_bundle, prepare_gestures
 
 from models.export import parity_error
 from serving.batch import run_batch
 from serving.predictor import Predictor
 from tasks import DataSourceError, InvalidRow, get_task
 
-CLASSES = ["wave", "push", "circle"]
-
-
-def synthetic_gesture(rng: np.random.Generator, label: int, length: int) -> np.ndarray:
-    """Three channels of noise; the class decides which channel carries a slow sine (channels, steps)."""
-    steps = np.arange(length)
-    case = 0.3 * rng.standard_normal((3, length)) + 5.0  # offset: normalisation must remove it
-    case[label] += 2.0 * np.sin(2 * np.pi * steps / length + rng.uniform(0, 1))
-    return case
-
-
-def write_ts(path, cases: int, seed: int):
-    from aeon.datasets import save_to_ts_file
-
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, cases)
-    collection = [synthetic_gesture(rng, int(label), int(rng.integers(8, 31))) for label in labels]
-    save_to_ts_file(
-        collection,
-        np.array([CLASSES[i] for i in labels]),
-        label_type="classification",
-        path=str(path.parent),
-        problem_name=path.stem,
-    )
-    return path
-
-
-@pytest.fixture(scope="module")
-def gesture_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gestures")
-    return write_ts(folder / "gestures_train.ts", 240, 1), write_ts(folder / "gestures_test.ts", 90, 2)
-
-
-def prepare(files, cache, **settings):
-    task = get_task("action_recognition")
-    train_file, test_file = files
-    return task, task.prepare(
-        task.config(train_file=train_file, test_file=test_file, cache_dir=cache, **settings)
-    )
-
 
 def test_variable_lengths_stratified_validation_and_train_only_scaling(gesture_files, tmp_path):
-    _, prepared = prepare(gesture_files, tmp_path)
+    _, prepared = prepare_gestures(gesture_files, tmp_path)
     stats = prepared.stats
     assert stats["rows_train"] + stats["rows_validation"] == 240 and stats["rows_test"] == 90
     assert (stats["min_length_train"], stats["max_length_train"]) == (8, 30)
-    assert prepared.codec.labels == sorted(CLASSES) and prepared.codec.network_shape() == {
+    assert prepared.codec.labels == sorted(GESTURE_CLASSES) and prepared.codec.network_shape() == {
         "input_size": 3,
         "num_classes": 3,
     }
@@ -71,7 +31,7 @@ def test_variable_lengths_stratified_validation_and_train_only_scaling(gesture_f
 
 
 def test_codec_rejects_bad_sequences(gesture_files, tmp_path):
-    _, prepared = prepare(gesture_files, tmp_path, max_length=50)
+    _, prepared = prepare_gestures(gesture_files, tmp_path, max_length=50)
     codec = prepared.codec
     good = [[0.1, 0.2, 0.3]] * 5
     assert codec.parse({"sequence": good}).shape == (5, 3)
@@ -96,7 +56,7 @@ def test_sources_fail_clearly_and_fall_back_to_basic_motions(gesture_files, tmp_
     with pytest.raises(DataSourceError, match="test_file"):
         task.prepare(task.config(train_file=gesture_files[0], cache_dir=tmp_path))
     with pytest.raises(DataSourceError, match="not in the data"):
-        prepare(gesture_files, tmp_path, class_names={"jump": "Jump"})
+        prepare_gestures(gesture_files, tmp_path, class_names={"jump": "Jump"})
     (tmp_path / "data" / "unknownset").mkdir(parents=True)
     with pytest.raises(DataSourceError, match="no unknownset_TRAIN"):
         task.prepare(task.config(dataset="unknownset", data_dir=tmp_path / "data", cache_dir=tmp_path))
@@ -114,32 +74,17 @@ def test_real_natops_splits_and_class_names(shared_data_dir, tmp_path):
     assert prepared.codec.labels[0] == "I have command" and len(prepared.codec.labels) == 6
 
 
-@pytest.fixture(scope="module")
-def trained(gesture_files, tmp_path_factory):
-    """A small bidirectional LSTM trained on the synthetic gestures, exported and bundled."""
-    work = tmp_path_factory.mktemp("gesture-model")
-    task, prepared = prepare(gesture_files, work / "cache")
-    bundle = train_bundle(
-        "action_recognition",
-        prepared,
-        work,
-        {"embedding_dim": 16, "hidden_size": 24, "bidirectional": True, "pooling": "mean"},
-        {"max_epochs": 15, "batch_size": 16, "learning_rate": 0.01, "patience": 15},
-    )
-    return task, prepared, bundle
-
-
-def test_small_model_learns_the_gestures_through_onnx(trained):
-    task, prepared, bundle = trained
+def test_small_model_learns_the_gestures_through_onnx(action_model):
+    task, prepared, bundle = action_model
     predictor = Predictor(bundle)
     rows, references = task.references(prepared.splits["test"], predictor.codec)
     scores = task.metrics(predictor.predict_rows(rows), references)
     assert scores["accuracy"] > 0.9 and scores["macro_f1"] > 0.9
-    assert {f"recall_{c}" for c in CLASSES} <= set(scores)
+    assert {f"recall_{c}" for c in GESTURE_CLASSES} <= set(scores)
 
 
-def test_batch_job_predicts_sequences_and_reports_bad_rows(trained, tmp_path):
-    task, prepared, bundle = trained
+def test_batch_job_predicts_sequences_and_reports_bad_rows(action_model, tmp_path):
+    task, prepared, bundle = action_model
     rows, _ = task.references(prepared.splits["test"], prepared.codec)
     bad = [
         {"sequence": [[1.0, 2.0]] * 5},
@@ -153,7 +98,7 @@ def test_batch_job_predicts_sequences_and_reports_bad_rows(trained, tmp_path):
     assert (summary.predicted, summary.errors) == (4, 4)
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [r["row"] for r in table] == [1, 2, 3, 8]  # 1-based input line numbers
-    assert table[0]["label"] in CLASSES and set(table[0]["probabilities"]) == set(CLASSES)
+    assert table[0]["label"] in GESTURE_CLASSES and set(table[0]["probabilities"]) == set(GESTURE_CLASSES)
     errors = [json.loads(line) for line in (tmp_path / "out.parquet.errors.jsonl").read_text().splitlines()]
     assert [e["row"] for e in errors] == [4, 5, 6, 7]
     assert "expected 3" in errors[0]["error"] and "NaN" in errors[2]["error"]

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.batch import run_batch
-from serving.chunks import chunk_rows, iter_chunks
+from serving.chunks import iter_chunks
+from serving.records import chunk_rows
 from tasks import InvalidRow
 from tasks.profile import InputProfile, compare_profiles
 

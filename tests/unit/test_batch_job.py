@@ -9,7 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.batch import run_batch
-from serving.predictor import Predictor, resolve_bundle
+from serving.bundle import resolve_bundle
+from serving.errors import JobError
+from serving.predictor import Predictor
+from tasks import BundleError
 
 GOOD = ["a great and moving film", "dull , boring plot", "brilliant", "the acting is awful"]
 
@@ -115,9 +118,10 @@ def test_parquet_output_keeps_fields_that_vary_between_chunks(sentiment_bundle, 
 
 def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
     (tmp_path / "in.txt").write_text("x")
-    with pytest.raises(ValueError, match="unsupported input"):
+    (tmp_path / "in.csv").write_text("text\nfine\n")
+    with pytest.raises(JobError, match="unsupported input"):
         run_batch(sentiment_bundle, tmp_path / "in.txt", tmp_path / "out.jsonl", show_progress=False)
-    with pytest.raises(ValueError, match="forecasting model"):
+    with pytest.raises(JobError, match="forecasting model"):
         run_batch(
             sentiment_bundle,
             tmp_path / "in.csv",
@@ -126,7 +130,7 @@ def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
             series=True,
         )
     assert not list(tmp_path.glob("*.partial"))
-    with pytest.raises(FileNotFoundError, match="bundle"):
+    with pytest.raises(BundleError, match="bundle"):
         resolve_bundle(str(tmp_path))
 
 
@@ -151,7 +155,7 @@ def test_cli_predict_never_imports_torch(sentiment_bundle, tmp_path):
 def test_unreadable_input_leaves_no_output_behind(sentiment_bundle, tmp_path):
     broken = tmp_path / "in.parquet"
     broken.write_bytes(b"not a parquet file")
-    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error type
+    with pytest.raises(JobError, match="not a readable parquet file"):
         run_batch(sentiment_bundle, broken, tmp_path / "out.jsonl", show_progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 

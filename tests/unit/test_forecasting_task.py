@@ -1,11 +1,10 @@
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import train_bundle
+from task_models import prepare_forecasting
 
 from serving.batch import run_batch
 from serving.predictor import Predictor
@@ -13,33 +12,8 @@ from tasks import InvalidRow, get_task
 from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
 
 
-@pytest.fixture(scope="module")
-def sine_csv(tmp_path_factory):
-    """Hourly sine with a daily period, noise and a few gaps."""
-    rng = np.random.default_rng(0)
-    steps = np.arange(1200)
-    frame = pd.DataFrame(
-        {
-            "date": pd.date_range("2024-01-01", periods=len(steps), freq="h"),
-            "load": np.sin(2 * math.pi * steps / 24) + 0.1 * rng.standard_normal(len(steps)),
-            "temp": np.cos(2 * math.pi * steps / 24),
-        }
-    )
-    frame.loc[[10, 11, 500], "load"] = np.nan
-    path = tmp_path_factory.mktemp("series") / "sine.csv"
-    frame.to_csv(path, index=False)
-    return path
-
-
-def prepare(path, cache, **settings):
-    task = get_task("forecasting")
-    return task, task.prepare(
-        task.config(csv_file=path, target="load", cache_dir=cache, lookback=48, horizon=12, **settings)
-    )
-
-
 def test_windows_scaling_split_and_missing_values(sine_csv, tmp_path):
-    task, prepared = prepare(sine_csv, tmp_path)
+    task, prepared = prepare_forecasting(sine_csv, tmp_path)
     assert prepared.stats["interpolated_load"] == 3 and prepared.stats["season"] == 24
     assert prepared.codec.columns == ["load", "temp"]  # target first, then every other numeric column
     train = prepared.splits["train"].with_format("numpy")[:]
@@ -50,14 +24,14 @@ def test_windows_scaling_split_and_missing_values(sine_csv, tmp_path):
 
 
 def test_univariate_and_bad_settings(sine_csv, tmp_path):
-    _, prepared = prepare(sine_csv, tmp_path, covariates=[])
+    _, prepared = prepare_forecasting(sine_csv, tmp_path, covariates=[])
     assert prepared.codec.network_shape() == {"input_size": 1, "horizon": 12}
     with pytest.raises(ValueError, match="season"):
         get_task("forecasting").config(season=100, lookback=48)
 
 
 def test_codec_rejects_bad_histories(sine_csv, tmp_path):
-    _, prepared = prepare(sine_csv, tmp_path)
+    _, prepared = prepare_forecasting(sine_csv, tmp_path)
     codec = prepared.codec
     good = [[1.0, 0.5]] * 50
     assert codec.parse({"history": good}).shape == (48, 2)  # longer histories keep the last lookback steps
@@ -82,23 +56,8 @@ def test_baselines_on_a_known_series():
     assert scores["mae"] == 0.5 and scores["mse"] == 0.25 and scores["mase"] == 2.0
 
 
-@pytest.fixture(scope="module")
-def trained(sine_csv, tmp_path_factory):
-    """A small LSTM trained on the sine, exported, parity-checked and bundled."""
-    work = tmp_path_factory.mktemp("forecast")
-    task, prepared = prepare(sine_csv, work / "cache")
-    bundle = train_bundle(
-        "forecasting",
-        prepared,
-        work,
-        {"embedding_dim": 16, "hidden_size": 32},
-        {"max_epochs": 8, "batch_size": 32, "learning_rate": 0.005, "patience": 8},
-    )
-    return task, prepared, bundle
-
-
-def test_small_lstm_beats_the_naive_forecasts_through_onnx(trained):
-    task, prepared, bundle = trained
+def test_small_lstm_beats_the_naive_forecasts_through_onnx(forecasting_model):
+    task, prepared, bundle = forecasting_model
     predictor = Predictor(bundle)
     rows, references = task.references(prepared.splits["test"], predictor.codec)
     scores = task.metrics(predictor.predict_rows(rows), references)
@@ -107,8 +66,8 @@ def test_small_lstm_beats_the_naive_forecasts_through_onnx(trained):
     assert len(forecast) == 12 and min(forecast) > -2 and max(forecast) < 2  # original units
 
 
-def test_batch_job_forecasts_rows_and_reports_bad_histories(trained, sine_csv, tmp_path):
-    _, _, bundle = trained
+def test_batch_job_forecasts_rows_and_reports_bad_histories(forecasting_model, sine_csv, tmp_path):
+    _, _, bundle = forecasting_model
     series = pd.read_csv(sine_csv)[["load", "temp"]].interpolate().to_numpy().tolist()
     rows = [
         {"id": "a", "history": series[:60]},
@@ -126,8 +85,8 @@ def test_batch_job_forecasts_rows_and_reports_bad_histories(trained, sine_csv, t
     assert "needs at least 48" in errors and "NaN" in errors
 
 
-def test_batch_job_reads_one_series_csv(trained, sine_csv, tmp_path):
-    _, _, bundle = trained
+def test_batch_job_reads_one_series_csv(forecasting_model, sine_csv, tmp_path):
+    _, _, bundle = forecasting_model
     summary = run_batch(
         bundle, sine_csv.parent / "sine.csv", tmp_path / "out.parquet", show_progress=False, series=True
     )
@@ -166,7 +125,7 @@ def test_configured_sources_that_fail_never_fall_back_to_other_data(sine_csv, tm
     with pytest.raises(DataSourceError, match="file not found"):
         task.prepare(task.config(csv_file=tmp_path / "typo.csv", cache_dir=tmp_path))
     with pytest.raises(DataSourceError, match=r"no column\(s\) \['humidity'\]"):
-        prepare(sine_csv, tmp_path, covariates=["humidity"])
+        prepare_forecasting(sine_csv, tmp_path, covariates=["humidity"])
     with pytest.raises(DataSourceError, match="season"):
         task.prepare(task.config(cache_dir=tmp_path, lookback=48))  # weekly CO2: season 52
 
@@ -175,7 +134,7 @@ def test_text_columns_are_not_taken_as_covariates(sine_csv, tmp_path):
     frame = pd.read_csv(sine_csv).assign(note="calm day")
     path = tmp_path / "with_text.csv"
     frame.to_csv(path, index=False)
-    _, prepared = prepare(path, tmp_path)
+    _, prepared = prepare_forecasting(path, tmp_path)
     assert prepared.codec.columns == ["load", "temp"]
     with pytest.raises(Exception, match="no numeric values"):
-        prepare(path, tmp_path / "c2", covariates=["note"])
+        prepare_forecasting(path, tmp_path / "c2", covariates=["note"])

@@ -1,10 +1,9 @@
 import json
-import random
 
 import numpy as np
 import pytest
 import torch
-from conftest import fit_bundle
+from task_models import prepare_translation
 
 from models.config import ModelConfig
 from models.recurrent import time_mask
@@ -15,54 +14,9 @@ from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
 from tasks.decoding import beam_search
 
-# A toy language pair: every source word has one target word, and the target reverses the order,
-# so the decoder must attend to the right source position at every step.
-LEXICON = dict(
-    zip(
-        ["ka", "lo", "mi", "nu", "pe", "ri", "so", "tu"],
-        ["one", "two", "three", "four", "five", "six", "seven", "eight"],
-        strict=True,
-    )
-)
 
-
-def write_corpus(folder, pairs: int, stem: str, seed: int, long: int = 0) -> None:
-    rng = random.Random(seed)
-    sources, targets = [], []
-    for index in range(pairs):
-        length = 30 if index < long else rng.randint(3, 7)
-        words = [rng.choice(list(LEXICON)) for _ in range(length)]
-        sources.append(" ".join(words))
-        targets.append(" ".join(LEXICON[w] for w in reversed(words)))
-    (folder / f"{stem}.xx").write_text("\n".join(sources) + "\n")
-    (folder / f"{stem}.yy").write_text("\n".join(targets) + "\n")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    write_corpus(folder, 2000, "train", 1, long=5)
-    write_corpus(folder, 100, "val", 2)
-    write_corpus(folder, 100, "test_2016_flickr", 3)
-    return folder
-
-
-def prepare(corpus, cache, **settings):
-    task = get_task("translation")
-    config = task.config(
-        corpus_dir=corpus,
-        source_language="xx",
-        target_language="yy",
-        cache_dir=cache,
-        vocab_size=100,
-        max_train_tokens=20,
-        **settings,
-    )
-    return task, task.prepare(config)
-
-
-def test_tokenizers_trained_on_train_and_long_pairs_filtered_and_counted(corpus, tmp_path):
-    _, prepared = prepare(corpus, tmp_path)
+def test_tokenizers_trained_on_train_and_long_pairs_filtered_and_counted(translation_corpus, tmp_path):
+    _, prepared = prepare_translation(translation_corpus, tmp_path)
     stats = prepared.stats
     assert (stats["filtered_train"], stats["pairs_train"]) == (5, 1995)
     assert (stats["filtered_test"], stats["pairs_test"]) == (0, 100)  # test pairs are never dropped
@@ -71,8 +25,8 @@ def test_tokenizers_trained_on_train_and_long_pairs_filtered_and_counted(corpus,
     assert codec.target_tokenizer.decode(ids) == "three one two"  # detokenises exactly
 
 
-def test_codec_rejects_bad_rows_and_truncates_or_rejects_long_ones(corpus, tmp_path):
-    _, prepared = prepare(corpus, tmp_path, max_input_tokens=4)
+def test_codec_rejects_bad_rows_and_truncates_or_rejects_long_ones(translation_corpus, tmp_path):
+    _, prepared = prepare_translation(translation_corpus, tmp_path, max_input_tokens=4)
     codec = prepared.codec
     for row, reason in (
         ({}, "must be a string"),
@@ -83,7 +37,7 @@ def test_codec_rejects_bad_rows_and_truncates_or_rejects_long_ones(corpus, tmp_p
             codec.parse(row)
     ids, truncated = codec.parse({"text": "ka lo mi nu pe ri"})
     assert len(ids) == 4 and truncated
-    _, strict = prepare(corpus, tmp_path, max_input_tokens=4, overlong="reject")
+    _, strict = prepare_translation(translation_corpus, tmp_path, max_input_tokens=4, overlong="reject")
     with pytest.raises(InvalidRow, match="more than max_input_tokens 4"):
         strict.codec.parse({"text": "ka lo mi nu pe ri"})
     with pytest.raises(ValueError, match="must differ"):
@@ -133,24 +87,8 @@ def test_a_fully_padded_source_row_gives_no_nan():
     assert torch.isfinite(logits).all() and torch.isfinite(attention).all()
 
 
-@pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory):
-    """A small GRU seq2seq trained on the toy pair, exported as two graphs and bundled."""
-    work = tmp_path_factory.mktemp("translator")
-    task, prepared = prepare(corpus, work / "cache", beam_width=3)
-    bundle, network = fit_bundle(
-        "translation",
-        prepared,
-        work,
-        {"embedding_dim": 32, "hidden_size": 64, "bidirectional": True},
-        {"max_epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12},
-        cell="gru",
-    )
-    return task, prepared, bundle, network
-
-
-def test_the_toy_translation_is_learned_through_onnx(trained):
-    task, prepared, bundle, _ = trained
+def test_the_toy_translation_is_learned_through_onnx(translation_model):
+    task, prepared, bundle, _ = translation_model
     predictor = Predictor(bundle)
     rows, references = task.references(prepared.splits["test"], predictor.codec)
     beam = task.metrics(predictor.predict_rows(rows), references)
@@ -158,8 +96,8 @@ def test_the_toy_translation_is_learned_through_onnx(trained):
     assert beam["bleu"] > 80 and greedy["bleu"] > 80 and beam["chrf"] > 80
 
 
-def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(trained):
-    task, prepared, bundle, network = trained
+def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(translation_model):
+    task, prepared, bundle, network = translation_model
     rows, _ = task.references(prepared.splits["test"], prepared.codec)
     feeds = prepared.codec.encode([prepared.codec.parse(r) for r in rows[:16]])
     feeds = {"input_ids": feeds["input_ids"], "lengths": feeds["lengths"]}
@@ -172,8 +110,8 @@ def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(trained):
     assert np.abs(decoded[0].scores - decoded[1].scores).max() < 1e-4
 
 
-def test_batch_job_translates_rows_and_reports_bad_ones(trained, tmp_path):
-    _, _, bundle, _ = trained
+def test_batch_job_translates_rows_and_reports_bad_ones(translation_model, tmp_path):
+    _, _, bundle, _ = translation_model
     rows = [{"text": "ka lo mi"}, {"text": ""}, {"text": 42}, {"id": 4}, {"text": "tu so"}]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
