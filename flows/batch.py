@@ -7,7 +7,6 @@ input, output or bundle fails the run at once, with one line in its log and no t
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,13 +19,13 @@ from pydantic import Field
 from flows.retries import transient, with_retries
 from flows.tracking import configure_tracking
 from serving.batch import run_batch
-from serving.bundle import resolve_bundle
+from serving.bundle import download_folder, resolve_bundle
 from serving.redaction import mask_credentials
 from serving.report import BatchReport, log_report
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
-def fetch_model(model: str, downloads: Path) -> Path:
+def fetch_model(model: str, downloads: Path | None) -> Path:
     """Download the bundle an MLflow URI names into ``downloads`` (or check a local one), through outages."""
     return with_retries(lambda: resolve_bundle(model, downloads), f"download {model}")
 
@@ -71,8 +70,8 @@ def batch_predict(
     """
     configure_tracking()
     options = {"chunk_size": chunk_size, "threads": threads, "quantize": quantize, "workers": workers}
-    with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:  # removed after the job
-        report = predict(fetch_model(model, Path(downloads)), Path(input_path), Path(output_path), options)
+    with download_folder(model) as downloads:
+        report = predict(fetch_model(model, downloads), Path(input_path), Path(output_path), options)
     get_run_logger().info(report.line())
     summary = {k: v for k, v in asdict(report).items() if not isinstance(v, dict)}
     create_table_artifact(

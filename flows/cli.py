@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -160,7 +159,7 @@ def predict_command(
     A killed job started again with the same arguments resumes from its last finished chunk.
     """
     from serving.batch import run_batch
-    from serving.bundle import resolve_bundle
+    from serving.bundle import download_folder, resolve_bundle
     from serving.chunks import check_input
     from serving.errors import JobError
     from serving.ownership import check_paths
@@ -170,9 +169,9 @@ def predict_command(
         raise JobError(f"--quantize must be int8, got {quantize!r}")
     check_input(input)  # before a model is downloaded; the job checks them again
     check_paths(input, output)
-    with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:  # a registry model's copy
+    with download_folder(model) as downloads:
         report = run_batch(
-            resolve_bundle(model, Path(downloads)),
+            resolve_bundle(model, downloads),
             input,
             output,
             chunk_size,

@@ -7,7 +7,6 @@ the test split through onnxruntime -> log to MLflow -> register; then promote th
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from flows.tracking import (
     use_experiment,
 )
 from models.config import Cell
-from serving.bundle import resolve_bundle
+from serving.bundle import download_folder, resolve_bundle
 from serving.redaction import mask_credentials, masked_values
 from tasks import DataConfig, PreparedData, get_task
 from tasks.profile import profile_rows
@@ -102,8 +101,8 @@ def run_task(
 
             def rescore(version: str) -> float:
                 uri = f"models:/{model_name}/{version}"
-                with tempfile.TemporaryDirectory(prefix="seqops-model-") as downloads:
-                    bundle = with_retries(lambda: resolve_bundle(uri, Path(downloads)), f"download {uri}")
+                with download_folder(uri) as downloads:
+                    bundle = with_retries(lambda: resolve_bundle(uri, downloads), f"download {uri}")
                     scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
                 return scores[task_.promotion_metric]
 

@@ -70,7 +70,8 @@ def run_batch(
         BundleError: Naming the bundle file that is missing, unreadable or mistyped.
     """
     started = time.perf_counter()
-    if check_input(input_path) != "csv" and series:  # everything is checked before anything is written
+    input_kind = check_input(input_path)  # everything is checked before anything is written
+    if series and input_kind != "csv":
         raise JobError("--series reads a CSV file with one line per time step")
     check_paths(input_path, output_path)
     kind = output_format(output_path)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +153,16 @@ def check_int8(metadata: BundleMetadata) -> None:
         raise BundleError(
             f"this model's int8 variant was refused by the accuracy gate: {metadata.int8.reason}"
         )
+
+
+@contextmanager
+def download_folder(model: str) -> Iterator[Path | None]:
+    """A private folder for the files of a registry model, removed afterwards (``None`` for a local one)."""
+    if Path(model).exists() or ":/" not in model:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="seqops-model-") as folder:
+        yield Path(folder)
 
 
 def resolve_bundle(model: str, cache_dir: Path | None = None) -> Path:

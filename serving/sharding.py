@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 from distributed import Client, Future, LocalCluster, as_completed
 
 from serving.bundle import bundle_digest
@@ -133,14 +134,14 @@ class DaskShards:
                     raise JobError(f"cannot reach the Dask scheduler at {self.scheduler}: {error}") from None
             else:
                 self.scratch = Path(tempfile.mkdtemp(prefix="seqops-dask-"))  # not dask's shared name
-                self.cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                    local_directory=str(self.scratch),
-                )
+                with dask.config.set({"temporary-directory": str(self.scratch)}):
+                    self.cluster = LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
                 self.client = Client(self.cluster)
         except BaseException:
             self.__exit__()
