@@ -5,11 +5,13 @@ import json
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogHandler
 
 from flows.batch import batch_predict
 
 
 def run_logs(flow_run_id) -> list[str]:
+    APILogHandler().flush()  # logs travel to the server in the background: wait until they are there
     with get_client(sync_client=True) as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
     return [log.message for log in logs]
