@@ -11,7 +11,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export SEQOPS_DATA_DIR ?= $(DATA_DIR)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: venv run test lint bench ui prefect-ui services-up services-down deploy schedule clean
+.PHONY: venv run test mutation lint bench ui prefect-ui services-up services-down deploy schedule clean
 
 venv: $(STAMP)
 
@@ -26,8 +26,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default)
 
+# In a random order (pytest-randomly); `make test SEED=N` repeats the order a run printed.
+SEED := $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 test: $(STAMP)
-	$(BIN)/pytest -q --durations=12
+	@echo "test order: SEED=$(SEED)"
+	$(BIN)/pytest -q --durations=12 -p randomly --randomly-seed=$(SEED)
+
+# Mutation testing of the modules that hold README's promises (tests/mutation/run.py); slow, not in `test`.
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,servers,mutation]'
+	$(BIN)/python tests/mutation/run.py $(MUTANTS)
 
 # Benchmarks against the registered champions (run `make run` or a benchmark profile first).
 bench: $(STAMP)

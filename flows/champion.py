@@ -10,10 +10,10 @@ so neither can overwrite a better champion the other has just promoted.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
@@ -23,7 +23,7 @@ from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.retries import TrackingUnavailable, with_retries
 from tasks import Task
@@ -50,31 +50,65 @@ def current_champion(model_name: str) -> ModelVersion | None:
     return with_retries(lambda: client.get_model_version(model_name, str(version)), "read champion version")
 
 
-@contextmanager
-def promotion_lock(model_name: str, timeout_seconds: float = 1800) -> Iterator[None]:
-    """Hold the one slot of the ``<model_name>-promotion`` global concurrency limit (created if missing).
+class PromotionLock:
+    """Holds the one slot of the ``<model_name>-promotion`` global concurrency limit (created if missing).
 
     With a SQLite registry, a file lock beside the database is held too: runs in embedded mode each
-    have their own temporary Prefect server (one per work folder), so only the file is shared.
+    have their own temporary Prefect server (one per work folder), so only the file is shared. Used
+    as ``with PromotionLock(model_name): ...``.
     """
-    name = f"{model_name}-promotion"
-    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
-        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-    with local_registry_lock(name), concurrency(name, occupy=1, strict=True, timeout_seconds=timeout_seconds):
-        yield
+
+    def __init__(self, model_name: str, timeout_seconds: float = 1800):
+        self.name = f"{model_name}-promotion"
+        self.timeout_seconds = timeout_seconds
+        self._held = ExitStack()
+
+    def __enter__(self) -> PromotionLock:
+        ensure_concurrency_limit(self.name)
+        with ExitStack() as acquiring:  # a slot that times out releases the file lock taken before it
+            acquiring.enter_context(RegistryFileLock(self.name))
+            acquiring.enter_context(
+                concurrency(self.name, occupy=1, strict=True, timeout_seconds=self.timeout_seconds)
+            )
+            self._held = acquiring.pop_all()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self._held.close()
 
 
-@contextmanager
-def local_registry_lock(name: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``<database>.<name>.lock`` when MLflow tracks to a SQLite file."""
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    path = Path(uri.removeprefix("sqlite:///")).with_name(f"{Path(uri).name}.{name}.lock")
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
-        yield
+def ensure_concurrency_limit(name: str) -> None:
+    """Create the one-slot global concurrency limit ``name`` unless it exists."""
+    with get_client(sync_client=True) as client:
+        try:  # read first: creating a limit that exists makes the Prefect server log an error traceback
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another run created it in the meantime
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+class RegistryFileLock:
+    """An exclusive ``flock`` on ``<database>.<name>.lock`` while MLflow tracks to a SQLite file.
+
+    Released when the block ends, or when this process dies; other registries need no file lock.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> RegistryFileLock:
+        uri = mlflow.get_tracking_uri()
+        if uri.startswith("sqlite:///"):
+            database = Path(uri.removeprefix("sqlite:///"))
+            self._file = database.with_name(f"{database.name}.{self.name}.lock").open("a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def servable(model_name: str, version: str, graphs: list[str]) -> bool:
@@ -117,14 +151,18 @@ def promote_best(
     Returns:
         The decision: both scores, both versions, whether it promoted, and why.
     """
-    metric, model_name = task_.promotion_metric, f"seqops-{task_.name}"
     candidates = [r for r in rows if "version" in r]
     if not candidates:
         return {"promoted": False, "reason": "no registered candidate"}
-    sign = 1 if task_.promotion_direction == "max" else -1
-    best = max(candidates, key=lambda r: sign * r[f"test_{metric}"])
-    with promotion_lock(model_name):
+    best = best_candidate(task_, candidates)
+    with PromotionLock(f"seqops-{task_.name}"):
         return decide(task_, best, graphs, fingerprint, rescore)
+
+
+def best_candidate(task_: Task, candidates: list[dict[str, Any]]) -> dict[str, Any]:
+    """The candidate with the best test score on the task's promotion metric (the first of equals)."""
+    sign = 1 if task_.promotion_direction == "max" else -1
+    return max(candidates, key=lambda row: sign * row[f"test_{task_.promotion_metric}"])
 
 
 def decide(

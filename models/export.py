@@ -10,15 +10,32 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from torch import nn
 
 from models.folded_export import can_fold, folded_classifier_graph
 
 ExampleMaker = Callable[[int, int, int], dict[str, torch.Tensor]]  # (batch, length, seed) -> named inputs
+# onnxruntime's own exception types (none is a RuntimeError), raised for a graph it cannot load or run,
+# e.g. one whose batch or time axis the export froze at its example's size.
+ONNXRUNTIME_ERRORS = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidGraph,
+    ort_state.InvalidProtobuf,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
+)
 
 
 class ParityError(RuntimeError):
-    """The exported graph disagrees with the PyTorch network beyond the tolerance."""
+    """The exported graph disagrees with the PyTorch network beyond the tolerance, or cannot run."""
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's message (onnxruntime's span several lines), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _lengths(batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -119,7 +136,8 @@ def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolera
         The parity error, at most ``tolerance``.
 
     Raises:
-        ParityError: If the error exceeds ``tolerance``; the exported file is removed.
+        ParityError: If the error exceeds ``tolerance`` or onnxruntime cannot run the graph at those
+            shapes; the exported file is removed.
     """
     make, output = example_maker(shape)
     if can_fold(network):  # a faster graph for one-layer token classifiers, checked just the same
@@ -127,7 +145,13 @@ def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolera
         onnx.save(folded_classifier_graph(network), path)
     else:
         export_onnx(network, path, make(4, 12, 0), output)
-    error = parity_error(network, path, make(7, 23, 1))
+    try:
+        error = parity_error(network, path, make(7, 23, 1))
+    except ONNXRUNTIME_ERRORS as failure:
+        path.unlink()
+        raise ParityError(
+            f"onnxruntime cannot run {path.name} at batch 7, length 23: {first_line(failure)}"
+        ) from failure
     if not error <= tolerance:
         path.unlink()
         raise ParityError(f"ONNX parity error {error:.2e} exceeds tolerance {tolerance:.0e} for {path.name}")

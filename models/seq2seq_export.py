@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from models.export import ParityError, token_batch, trace_export
+from models.export import ONNXRUNTIME_ERRORS, ParityError, first_line, token_batch, trace_export
 from models.recurrent import time_mask
 from models.seq2seq import DecoderStepGraph, EncoderGraph, Seq2Seq
 from tasks.decoding import GraphRunner, beam_search
@@ -93,29 +93,40 @@ def export_seq2seq_checked(
         The largest difference between PyTorch and onnxruntime encoder outputs and sentence scores.
 
     Raises:
-        ParityError: If any decoded token differs or the difference exceeds ``tolerance``; the graphs
-            are removed.
+        ParityError: If any decoded token differs, the difference exceeds ``tolerance`` or onnxruntime
+            cannot run the graphs at those shapes; the graphs are removed.
     """
     export_seq2seq(network, directory, shape["vocab_size"])
     feeds = {k: v.numpy() for k, v in token_batch(shape["vocab_size"], 7, 23, 1).items()}
-    runners = torch_runner(network), onnx_runner(directory)
-    decoded = [
-        beam_search(
-            run, feeds, BOS_ID, EOS_ID, beam_width=width, length_penalty=1.0, max_steps=np.full(7, 30)
-        )
-        for width in (1, 3)  # greedy, and a beam (reordered states)
-        for run in runners
-    ]
-    encoded = [run("encoder", feeds) for run in runners]
+    try:
+        runners = torch_runner(network), onnx_runner(directory)
+        decoded = [
+            beam_search(
+                run, feeds, BOS_ID, EOS_ID, beam_width=width, length_penalty=1.0, max_steps=np.full(7, 30)
+            )
+            for width in (1, 3)  # greedy, and a beam (reordered states)
+            for run in runners
+        ]
+        encoded = [run("encoder", feeds) for run in runners]
+    except ONNXRUNTIME_ERRORS as failure:
+        remove_graphs(directory)
+        raise ParityError(
+            f"onnxruntime cannot run the seq2seq graphs at batch 7, up to 23 tokens: {first_line(failure)}"
+        ) from failure
     error = max(float(np.abs(encoded[0][k] - encoded[1][k]).max()) for k in ENCODER_OUTPUTS)
     error = max(error, *(float(np.abs(a.scores - b.scores).max()) for a, b in (decoded[:2], decoded[2:])))
     tokens_match = decoded[0].tokens == decoded[1].tokens and decoded[2].tokens == decoded[3].tokens
     if not tokens_match or not error <= tolerance:
-        for name in ("encoder", "decoder_step"):
-            (directory / f"{name}.onnx").unlink(missing_ok=True)
+        remove_graphs(directory)
         raise ParityError(
             f"ONNX parity failed for the seq2seq graphs: decoded tokens "
             f"{'match' if tokens_match else 'differ'}, error {error:.2e} "
             f"(tolerance {tolerance:.0e})"
         )
     return error
+
+
+def remove_graphs(directory: Path) -> None:
+    """Delete ``encoder.onnx`` and ``decoder_step.onnx`` from ``directory`` (those present)."""
+    for name in ("encoder", "decoder_step"):
+        (directory / f"{name}.onnx").unlink(missing_ok=True)

@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -88,26 +86,33 @@ def serialise(records: list[dict[str, Any]], kind: str) -> bytes:
     return buffer.getvalue()
 
 
-@contextmanager
-def _replacing(target: Path) -> Iterator[BinaryIO]:
+class _Replacing:
     """A stream to a new file that replaces ``target`` once the block completes (removed if it fails).
 
     The file is created beside ``target`` under a fresh name, exclusively and never through a symbolic
     link, so nothing planted in a shared folder can redirect what the job writes.
     """
-    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            yield stream
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")
+
+    def __enter__(self) -> BinaryIO:
+        descriptor = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        self._stream = os.fdopen(descriptor, "wb")
+        return self._stream
+
+    def __exit__(self, failure: type[BaseException] | None, *details: object) -> None:
+        try:
+            self._stream.close()
+            if failure is None:
+                os.replace(self.partial, self.target)
+        finally:
+            self.partial.unlink(missing_ok=True)  # already gone once it has replaced the target
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    with _replacing(path) as stream:
+    with _Replacing(path) as stream:
         stream.write(data)
 
 
@@ -193,7 +198,7 @@ def _remove_tree(folder: Path) -> None:
 
 
 def _concatenate(parts: list[Path], target: Path) -> None:
-    with _replacing(target) as sink:
+    with _Replacing(target) as sink:
         for part in parts:
             with part.open("rb") as source:
                 shutil.copyfileobj(source, sink)
@@ -202,7 +207,7 @@ def _concatenate(parts: list[Path], target: Path) -> None:
 def _merge_parquet(parts: list[Path], target: Path) -> None:
     """One Parquet file from the parts, their schemas unified (a column all null in one chunk is fine)."""
     filled = [part for part in parts if part.stat().st_size]
-    with _replacing(target) as sink:
+    with _Replacing(target) as sink:
         if not filled:
             pq.write_table(pa.table({"row": pa.array([], pa.int64())}), sink)
             return

@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
+from process_state import ProcessState
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the Hub
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -61,12 +62,30 @@ def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+REQUIRE_SHARED_DATA = "SEQOPS_REQUIRE_SHARED_DATA"  # .ci/run sets it: in CI, missing data is a failure
+
+
+def require_shared_data(folder: Path, environ: dict[str, str]) -> Path:
+    """``folder`` if it holds the real data; else a skip, or in CI (``REQUIRE_SHARED_DATA``) a failure."""
+    if not (folder / "sst2").is_dir():
+        if environ.get(REQUIRE_SHARED_DATA):
+            pytest.fail(f"real data not found at {folder}, and {REQUIRE_SHARED_DATA} says it must be there")
+        pytest.skip(f"real data not found at {folder}")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """The real data sets beside the checkout (always present in CI)."""
-    if not (SHARED_DATA / "sst2").is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    """The real data sets beside the checkout (always present in CI, where their absence fails)."""
+    return require_shared_data(SHARED_DATA, os.environ)
+
+
+@pytest.fixture(autouse=True)
+def process_state_restored():
+    """Whatever process-wide state a test changes is put back after it (see ``process_state``)."""
+    before = ProcessState.capture()
+    yield
+    before.restore()
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +116,10 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
     from prefect.settings import PREFECT_RESULTS_PERSIST_BY_DEFAULT, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(tmp_path_factory.mktemp("prefect-results"))
-    with (
-        temporary_settings({PREFECT_RESULTS_PERSIST_BY_DEFAULT: False}),
-        prefect_test_harness(server_startup_timeout=120),
-    ):
-        yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_LOCAL_STORAGE_PATH", str(tmp_path_factory.mktemp("prefect-results")))
+        with (
+            temporary_settings({PREFECT_RESULTS_PERSIST_BY_DEFAULT: False}),
+            prefect_test_harness(server_startup_timeout=120),
+        ):
+            yield

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 from mlflow.tracking import MlflowClient
+from process_state import ProcessState
 
 pytestmark = pytest.mark.integration
 CELLS = ["rnn", "lstm", "gru"]
@@ -16,33 +17,33 @@ CELLS = ["rnn", "lstm", "gru"]
 
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory):
+    """The module's MLflow store; the environment and MLflow's own settings are put back after it."""
+    before = ProcessState.capture()
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     yield uri
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI")
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    before.restore(prefect=False)  # Prefect's settings belong to the session's harness
 
 
 @pytest.fixture(scope="module")
 def pipeline_run(prefect_harness, tracking_uri, shared_data_dir, tmp_path_factory):
+    """The smoke pipeline's result, its work folder and its Prefect flow run's id."""
     from flows.pipeline import pipeline
 
     work_dir = tmp_path_factory.mktemp("work")
-    results = pipeline(
+    state = pipeline(
         tasks=["sentiment"],
         cells=CELLS,
         profile="smoke",
         data_dir=str(shared_data_dir),
         work_dir=str(work_dir),
+        return_state=True,
     )
-    return results[0], work_dir
+    return state.result()[0], work_dir, state.state_details.flow_run_id
 
 
 def test_every_cell_is_trained_registered_and_a_champion_promoted(pipeline_run, tracking_uri):
-    result, _ = pipeline_run
+    result, _, _ = pipeline_run
     assert [row["cell"] for row in result["cells"]] == CELLS
     assert all(row["status"] == "registered" and row["parity_error"] < 1e-4 for row in result["cells"])
     client = MlflowClient(tracking_uri)
@@ -59,7 +60,7 @@ def test_every_cell_is_trained_registered_and_a_champion_promoted(pipeline_run, 
 def test_bundles_carry_the_int8_decision_and_the_training_profile(pipeline_run, tracking_uri, tmp_path):
     from serving.bundle import resolve_bundle
 
-    result, _ = pipeline_run
+    result, _, _ = pipeline_run
     lstm = next(row for row in result["cells"] if row["cell"] == "lstm")
     assert lstm["int8"] in {"accepted", "refused"} and "test_macro_f1_int8" in lstm
     bundle = resolve_bundle(f"models:/seqops-sentiment/{lstm['version']}", tmp_path)
@@ -73,7 +74,7 @@ def test_bundles_carry_the_int8_decision_and_the_training_profile(pipeline_run, 
 
 
 def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri):
-    result, _ = pipeline_run
+    result, _, _ = pipeline_run
     client = MlflowClient(tracking_uri)
     parent = client.get_run(result["parent_run_id"])
     assert parent.data.tags["data_source"].startswith("data_dir")
@@ -93,22 +94,20 @@ def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri
 
 def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    async def read():
-        async with get_client() as client:
-            runs = await client.read_flow_runs()
-            artifacts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["seqops-sentiment-cells"]))
+    _, _, flow_run_id = pipeline_run
+    with get_client(sync_client=True) as client:  # this run's, whatever other tests' pipelines left
+        flow_run = client.read_flow_run(flow_run_id)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["seqops-sentiment-cells"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
             )
-            return runs, artifacts
-
-    import asyncio
-
-    runs, artifacts = asyncio.run(read())
-    assert any(r.name and r.state.is_completed() for r in runs)
-    table = json.loads(artifacts[0].data)
-    assert [row["cell"] for row in table] == CELLS
+        )
+    assert flow_run.name and flow_run.state.is_completed()
+    (artifact,) = artifacts
+    assert [row["cell"] for row in json.loads(artifact.data)] == CELLS
 
 
 @pytest.fixture

@@ -197,6 +197,7 @@ def test_tracked_job_logs_its_report_to_mlflow(sentiment_bundle, tmp_path, monke
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # a local store keeps artifacts in ./mlruns, as MLflow does by default
     result = invoke_predict(sentiment_bundle, tmp_path, "--track", "--chunk-size", "2")
     assert result.exit_code == 0, result.output
     assert "inputs against the training data" in result.output and "unknown_rate" in result.output

@@ -1,38 +1,49 @@
-"""The champion gate on a real MLflow registry (SQLite) and a real Prefect API (its promotion lock)."""
+"""The champion gate on a real MLflow registry (SQLite) and a real Prefect API (its promotion lock).
+
+Runs at the gate are raced by events: one run is held at a chosen point while the other arrives. How each
+of the two locks, alone, keeps runs apart is in ``test_gate_locks.py``; decisions for both metric
+directions and re-scoring in ``test_gate_decisions.py``.
+"""
 
 import threading
-import time
+from contextlib import suppress
 
 import mlflow
 import pytest
+from gate_registry import registry_with_a_bundle
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from flows.champion import CHAMPION, promote_best, promotion_lock
-from flows.tracking import log_bundle_model, register_version
+import flows.champion
+from flows.champion import CHAMPION, PromotionLock, promote_best
+from flows.tracking import register_version
 from serving.pyfunc import CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from tasks import get_task
 
 MODEL = "seqops-sentiment"
 TASK = get_task("sentiment")
+WATCH = 1.0  # seconds a waiting run is watched, to see it kept out while another is at the gate
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, sentiment_bundle, prefect_harness):
-    """A fresh registry holding one logged bundle model and one model logged without its bundle."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("champion-gate")
-    with mlflow.start_run():
-        with_bundle = log_bundle_model(sentiment_bundle).model_uri
-        without_bundle = mlflow.pyfunc.log_model(
-            name="broken",
-            python_model=str(MODEL_CODE),
-            pip_requirements=PIP_REQUIREMENTS,
-            code_paths=CODE_PATHS,
-        ).model_uri
-    yield with_bundle, without_bundle
-    mlflow.set_tracking_uri(previous)
+def registry(tmp_path_factory, prefect_harness):
+    """A fresh registry holding a model logged with its bundle and one logged without it."""
+    with registry_with_a_bundle(tmp_path_factory.mktemp("registry"), "champion-gate") as with_bundle:
+        with mlflow.start_run():
+            without_bundle = mlflow.pyfunc.log_model(
+                name="broken",
+                python_model=str(MODEL_CODE),
+                pip_requirements=PIP_REQUIREMENTS,
+                code_paths=CODE_PATHS,
+            ).model_uri
+        yield with_bundle, without_bundle
+
+
+@pytest.fixture(autouse=True)
+def no_champion_yet(registry):
+    """Every test starts from a registry without the model, whatever ran before it."""
+    with suppress(MlflowException):
+        MlflowClient().delete_registered_model(MODEL)
 
 
 def candidate(model_uri: str, score: float) -> dict:
@@ -45,8 +56,9 @@ def gate(row: dict) -> dict:
     return promote_best.fn(TASK, [row], ["model"], "same")
 
 
-def champion_version() -> str:
-    return MlflowClient().get_model_version_by_alias(MODEL, CHAMPION).version
+def champion_version() -> str | None:
+    aliases = MlflowClient().get_registered_model(MODEL).aliases
+    return aliases.get(CHAMPION)
 
 
 def test_a_worse_model_never_takes_the_alias_and_a_better_one_does(registry):
@@ -67,49 +79,69 @@ def test_a_worse_model_never_takes_the_alias_and_a_better_one_does(registry):
 
 
 def test_a_version_without_its_onnx_bundle_is_never_promoted(registry):
-    _, without_bundle = registry
-    holder = champion_version()
+    with_bundle, without_bundle = registry
+    holder = gate(candidate(with_bundle, 0.70))["candidate_version"]
     decision = gate(candidate(without_bundle, 0.99))
     assert not decision["promoted"] and "lacks its ONNX bundle" in decision["reason"]
     assert champion_version() == holder
 
 
-def test_runs_at_the_gate_take_turns(registry):
+def test_a_run_arriving_while_another_is_at_the_gate_waits_its_turn(registry, monkeypatch):
     with_bundle, _ = registry
     best = candidate(with_bundle, 0.95)
+    real_decide, deciding = flows.champion.decide, threading.Event()
+
+    def watched(*args) -> dict:
+        deciding.set()
+        return real_decide(*args)
+
+    monkeypatch.setattr(flows.champion, "decide", watched)
     decisions = []
-    with promotion_lock(MODEL):  # another pipeline run is at the gate
-        waiting = threading.Thread(target=lambda: decisions.append(gate(best)))
+    waiting = threading.Thread(target=lambda: decisions.append(gate(best)))
+    with PromotionLock(MODEL):  # another pipeline run is at the gate
         waiting.start()
-        time.sleep(2)
-        assert not decisions and champion_version() != best["version"]
+        assert not deciding.wait(WATCH), "a run decided while another held the gate"
     waiting.join(60)
     assert decisions[0]["promoted"] and champion_version() == best["version"]
 
 
 def test_two_runs_at_the_gate_at_once_leave_the_better_champion(registry, monkeypatch):
-    import flows.champion
-
+    """The lost update: the worse run reads the champion before the better run promotes, and moves last."""
     with_bundle, _ = registry
-    real, delays = flows.champion.current_champion, [0.5, 1.5]
+    real_read = flows.champion.current_champion
+    better_read, better_may_go, better_done, worse_read = (threading.Event() for _ in range(4))
 
-    def slow_read(name):
-        # Widen the window between reading the champion and moving the alias: without the lock, the
-        # worse run (which read the old champion) would move the alias last.
-        seen = real(name)
-        time.sleep(delays.pop(0))
+    def read(name: str):
+        seen = real_read(name)
+        if threading.current_thread().name == "better":
+            better_read.set()
+            better_may_go.wait(60)  # hold the better run between reading the champion and moving the alias
+        else:
+            worse_read.set()
+            better_done.wait(60)  # without turns, the worse run (which saw the old champion) moves last
         return seen
 
-    monkeypatch.setattr(flows.champion, "current_champion", slow_read)
+    monkeypatch.setattr(flows.champion, "current_champion", read)
     better, worse = candidate(with_bundle, 0.97), candidate(with_bundle, 0.96)
     decisions = {}
-    first = threading.Thread(target=lambda: decisions.update(better=gate(better)))
-    second = threading.Thread(target=lambda: decisions.update(worse=gate(worse)))
-    first.start()
-    time.sleep(0.2)
-    second.start()
-    first.join(60)
-    second.join(60)
+
+    def run_better() -> None:
+        decisions["better"] = gate(better)
+        better_done.set()
+
+    runs = [
+        threading.Thread(target=run_better, name="better"),
+        threading.Thread(target=lambda: decisions.update(worse=gate(worse)), name="worse"),
+    ]
+    runs[0].start()
+    assert better_read.wait(60)
+    runs[1].start()
+    try:
+        assert not worse_read.wait(WATCH), "a run read the champion while another held the gate"
+    finally:
+        better_may_go.set()
+        for run in runs:
+            run.join(60)
     assert decisions["better"]["promoted"] and not decisions["worse"]["promoted"]
     assert decisions["worse"]["reason"] == "macro_f1 0.9600 does not beat 0.9700"
     assert champion_version() == better["version"]

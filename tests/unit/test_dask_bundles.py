@@ -9,12 +9,21 @@ import uuid
 
 import pytest
 
-from serving import sharding
 from serving.batch import run_batch
 from serving.sharding import _release_job, _worker_predictor, bundle_archive
 from tasks import BundleError
 
 TEXTS = ["a great and moving film", "dull , boring plot", "brilliant", "the acting is awful"]
+
+
+@pytest.fixture
+def temporary_folder(tmp_path, monkeypatch):
+    """A temporary folder of this test's own: another process's bundle folders never enter the counts."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return folder
 
 
 def plant_reversed_bundle(original, folder):
@@ -48,7 +57,9 @@ def test_a_planted_bundle_folder_is_never_served_and_no_folder_outlives_the_job(
     assert sorted(shared.glob("seqops-bundle-*")) == sorted(planted)  # untouched, and nothing else left
 
 
-def test_a_worker_unpacks_into_a_private_folder_and_removes_it_when_the_job_ends(sentiment_bundle):
+def test_a_worker_unpacks_into_a_private_folder_and_removes_it_when_the_job_ends(
+    sentiment_bundle, temporary_folder
+):
     digest, archive = bundle_archive(sentiment_bundle)
     job = uuid.uuid4().hex
     predictor = _worker_predictor(job, digest, archive, 1, None)
@@ -61,26 +72,26 @@ def test_a_worker_unpacks_into_a_private_folder_and_removes_it_when_the_job_ends
         _worker_predictor(job, digest, archive, 1, None)
 
 
-def test_a_bundle_that_differs_from_its_digest_is_refused_and_leaves_nothing(sentiment_bundle, tmp_path):
+def test_a_bundle_that_differs_from_its_digest_is_refused_and_leaves_nothing(
+    sentiment_bundle, tmp_path, temporary_folder
+):
     tampered = tmp_path / "tampered"
     plant_reversed_bundle(sentiment_bundle, tampered)
     digest, _ = bundle_archive(sentiment_bundle)
     _, archive = bundle_archive(tampered)
-    before = set(sharding.Path(tempfile.gettempdir()).glob("seqops-bundle-*"))
     with pytest.raises(BundleError, match="differs from the one sent"):
         _worker_predictor(uuid.uuid4().hex, digest, archive, 1, None)
-    assert set(sharding.Path(tempfile.gettempdir()).glob("seqops-bundle-*")) == before
+    assert list(temporary_folder.iterdir()) == []
 
 
-def test_tasks_starting_together_on_one_worker_unpack_the_bundle_once(sentiment_bundle):
+def test_tasks_starting_together_on_one_worker_unpack_the_bundle_once(sentiment_bundle, temporary_folder):
     from concurrent.futures import ThreadPoolExecutor
 
     digest, archive = bundle_archive(sentiment_bundle)
     job = uuid.uuid4().hex
-    before = set(sharding.Path(tempfile.gettempdir()).glob("seqops-bundle-*"))
     with ThreadPoolExecutor(4) as pool:
         predictors = list(pool.map(lambda _: _worker_predictor(job, digest, archive, 1, None), range(4)))
     assert len({id(p) for p in predictors}) == 1
-    assert len(set(sharding.Path(tempfile.gettempdir()).glob("seqops-bundle-*")) - before) == 1
+    assert len(list(temporary_folder.glob("seqops-bundle-*"))) == 1
     _release_job(job)
-    assert set(sharding.Path(tempfile.gettempdir()).glob("seqops-bundle-*")) == before
+    assert list(temporary_folder.iterdir()) == []

@@ -10,8 +10,9 @@ from conftest import train_bundle
 from onnx import numpy_helper
 
 from flows.evaluate import evaluate, quantize_int8
+from serving.bundle import INT8_DIR
 from serving.predictor import Predictor
-from serving.quantize import int8_gate
+from serving.quantize import discard_int8, int8_gate
 
 
 @pytest.fixture
@@ -44,6 +45,29 @@ def test_gate_counts_points_in_the_metric_direction():
     assert not int8_gate("mase", 0.52, 0.53, 0.5, "min", 100).accepted
     assert not int8_gate("bleu", 34.9, 34.3, 0.5, "max", 1).accepted  # BLEU is already in points
     assert int8_gate("bleu", 34.9, 35.2, 0.5, "max", 1).accepted  # int8 doing better is fine
+
+
+def test_a_loss_of_exactly_the_tolerance_is_accepted_and_the_decision_records_its_numbers():
+    decision = int8_gate("accuracy", 0.85, 0.84, 1.0, "max", 100)  # 1.0000000000000009 points in floats
+    assert decision.accepted and "loss +1.00 points, within the 1-point tolerance" in decision.reason
+    assert decision.to_json() == {
+        "accepted": True,
+        "metric": "accuracy",
+        "fp32": 0.85,
+        "int8": 0.84,
+        "tolerance_points": 1.0,
+        "loss_points": pytest.approx(1.0),
+        "reason": decision.reason,
+    }
+    assert not int8_gate("accuracy", 0.85, 0.8399, 1.0, "max", 100).accepted
+
+
+def test_a_refused_variant_is_removed_and_removing_it_again_is_harmless(tmp_path):
+    (tmp_path / INT8_DIR).mkdir()
+    (tmp_path / INT8_DIR / "model.onnx").write_bytes(b"graph")
+    discard_int8(tmp_path)
+    discard_int8(tmp_path)  # a retried evaluation discards what is already gone
+    assert not (tmp_path / INT8_DIR).exists()
 
 
 @pytest.mark.parametrize("graph_kind", ["folded", "lstm_op"])

@@ -1,6 +1,7 @@
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EarlyStopping
 
 from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
@@ -90,6 +91,8 @@ def test_each_cell_learns_a_toy_task(cell, tmp_path):
         vocab_size=20,
     )
     module = ClassifierModule(network, 2, config)
+    # Training ends once the cell has learned the task (no need to finish the epoch budget).
+    learned = EarlyStopping("val_accuracy", mode="max", patience=config.max_epochs, stopping_threshold=0.9)
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         logger=False,
@@ -97,6 +100,7 @@ def test_each_cell_learns_a_toy_task(cell, tmp_path):
         enable_progress_bar=False,
         enable_model_summary=False,
         gradient_clip_val=1.0,
+        callbacks=[learned],
     )
     trainer.fit(
         module,

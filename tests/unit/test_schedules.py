@@ -1,8 +1,5 @@
 """Deployments: infra/prefect.yaml is valid for Prefect and `seqops schedule`; errors name the field."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
@@ -75,13 +72,17 @@ def test_unknown_deployment_names_are_refused():
         load_deployments(names=["retrain-weather"])
 
 
-def test_schedule_check_lists_the_deployments_without_serving(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "schedule", "--check", "--work-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "retrain-sentiment" in done.stdout and "0 2 * * * (UTC)" in done.stdout
-    assert "on demand" in done.stdout
+def test_schedule_check_lists_the_deployments_without_serving(tmp_path, monkeypatch):
+    import prefect
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    def serve(*deployments, **options):
+        raise AssertionError("--check must not serve")
+
+    monkeypatch.setattr(prefect, "serve", serve)
+    done = CliRunner().invoke(app, ["schedule", "--check", "--work-dir", str(tmp_path)])
+    assert done.exit_code == 0, done.output[-2000:]
+    assert "retrain-sentiment" in done.output and "0 2 * * * (UTC)" in done.output
+    assert "on demand" in done.output

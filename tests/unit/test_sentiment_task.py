@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from tasks import DataSourceError, InvalidRow, get_task
-from tasks.sentiment import SentimentCodec
+from tasks.sentiment import UNK, SentimentCodec
 
 
 @pytest.fixture
@@ -131,13 +131,21 @@ def test_limit_applies_to_every_split(task, synthetic_data_dir, tmp_path):
     assert all(len(prepared.splits[s]) == 50 for s in ("train", "validation", "test"))
 
 
-def test_bpe_tokenizer_option(task, synthetic_data_dir, tmp_path):
+def test_the_bpe_option_builds_subwords_that_spell_unseen_words_without_unknowns(
+    task, synthetic_data_dir, tmp_path
+):
     prepared = task.prepare(
         task.config(
             data_dir=synthetic_data_dir, cache_dir=tmp_path, tokenizer="bpe", vocab_size=60, min_frequency=1
         )
     )
     assert prepared.codec.network_shape()["vocab_size"] <= 60
+    prepared.codec.save(tmp_path / "bundle")  # what a served model loads
+    tokenizer = SentimentCodec.load(tmp_path / "bundle").tokenizer
+    assert json.loads(tokenizer.to_str())["model"]["type"] == "BPE"
+    unseen = "wonderfulboring"  # never in the training data, made of letters that are
+    pieces = tokenizer.encode(unseen).tokens
+    assert len(pieces) > 1 and UNK not in pieces and "".join(pieces) == unseen
 
 
 def test_named_files_that_fail_never_fall_back_to_other_data(task, synthetic_data_dir, tmp_path):

@@ -1,8 +1,11 @@
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
+import flows.retries
 from flows.retries import with_retries
 from flows.tracking import confusion_matrix_figure
 
@@ -35,6 +38,33 @@ def test_permanent_mlflow_errors_are_not_retried():
     with pytest.raises(MlflowException):
         with_retries(missing, "get run", attempts=4, backoff=0)
     assert len(calls) == 1
+
+
+def always_down(calls: list) -> Callable[[], None]:
+    def call() -> None:
+        calls.append(1)
+        raise OSError("connection refused")
+
+    return call
+
+
+def test_the_environment_sets_how_often_and_how_patiently_calls_are_retried(monkeypatch):
+    monkeypatch.setenv("SEQOPS_MLFLOW_ATTEMPTS", "4")
+    monkeypatch.setenv("SEQOPS_MLFLOW_BACKOFF", "0.5")
+    calls, waits = [], []
+    monkeypatch.setattr(flows.retries.time, "sleep", waits.append)  # the waits, without waiting
+    with pytest.raises(RuntimeError, match=r"after 4 attempts \(log metrics\)"):
+        with_retries(always_down(calls), "log metrics")
+    assert len(calls) == 4 and waits == [0.5, 1.0, 2.0]  # doubling, and none after the last attempt
+
+
+def test_a_backoff_given_by_the_caller_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("SEQOPS_MLFLOW_BACKOFF", "0.5")
+    calls, waits = [], []
+    monkeypatch.setattr(flows.retries.time, "sleep", waits.append)
+    with pytest.raises(RuntimeError, match=r"after 3 attempts"):
+        with_retries(always_down(calls), "log metrics", attempts=3, backoff=0.25)
+    assert len(calls) == 3 and waits == [0.25, 0.5]
 
 
 def test_confusion_matrix_figure_labels_axes(tmp_path):

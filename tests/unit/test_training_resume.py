@@ -32,6 +32,9 @@ tasks:
 
 
 def start_pipeline(tmp_path: Path, data_dir: Path, log: Path) -> subprocess.Popen:
+    """``seqops train`` in a subprocess, against the session's Prefect server (none of its own to start)."""
+    from prefect.settings import PREFECT_API_URL
+
     (tmp_path / "profile.yaml").write_text(PROFILE)
     command = [sys.executable, "-m", "flows.cli", "train", "--task", "sentiment", "--cell", "lstm"]
     command += ["--profile", str(tmp_path / "profile.yaml"), "--data-dir", str(data_dir)]
@@ -39,11 +42,12 @@ def start_pipeline(tmp_path: Path, data_dir: Path, log: Path) -> subprocess.Pope
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "HF_HUB_OFFLINE": "1",
     }
-    # A session of its own, so that the kill also takes Prefect's API server subprocess.
+    # A session of its own, so that the kill takes whatever the run started with it.
     with log.open("w") as output:
         return subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -70,7 +74,9 @@ def checkpoint_epoch(work: Path, seen: dict[int, int]) -> int:
     return -1
 
 
-def test_killed_pipeline_resumes_from_its_last_checkpoint(tmp_path: Path, synthetic_data_dir: Path) -> None:
+def test_killed_pipeline_resumes_from_its_last_checkpoint(
+    prefect_harness, tmp_path: Path, synthetic_data_dir: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
     work = tmp_path / "work"

@@ -1,0 +1,221 @@
+"""Every export path refuses a graph that disagrees with PyTorch, and leaves no file of it behind.
+
+The fault is put into the graph where it is written (the traced export, the folded graph's builder,
+each seq2seq graph), never into the comparison: skip a path's check and its test here fails.
+"""
+
+import math
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+import models.export
+import models.seq2seq_export
+from models.config import ModelConfig
+from models.export import ParityError, export_checked, export_graphs
+from models.folded_export import can_fold
+from models.recurrent import Forecaster, SequenceClassifier
+from models.seq2seq import Seq2Seq
+from tasks.subwords import EOS_ID
+
+TOKENS = {"vocab_size": 30, "num_classes": 2}
+SERIES = {"input_size": 3, "horizon": 4}
+SEQ2SEQ = {"vocab_size": 20, "target_vocab_size": 20}
+
+
+def two_layer_token_classifier() -> SequenceClassifier:
+    """A token classifier the folded graph does not cover: traced."""
+    torch.manual_seed(0)
+    config = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, num_layers=2, dropout=0.0)
+    return SequenceClassifier(config, 2, vocab_size=30)
+
+
+def series_forecaster() -> Forecaster:
+    """A network over real-valued steps: traced."""
+    torch.manual_seed(0)
+    return Forecaster(ModelConfig(cell="lstm", embedding_dim=8, hidden_size=8, dropout=0.0), 3, horizon=4)
+
+
+def folded_classifier(cell: str = "lstm") -> SequenceClassifier:
+    """A one-layer, one-direction token classifier (the sentiment default): the folded Loop graph."""
+    torch.manual_seed(0)
+    config = ModelConfig(cell=cell, embedding_dim=8, hidden_size=8, dropout=0.0)
+    return SequenceClassifier(config, 2, vocab_size=30)
+
+
+def seq2seq_network() -> Seq2Seq:
+    """An untrained translator whose every choice is clear-cut (token 7 favoured): no near-ties to flip."""
+    torch.manual_seed(0)
+    config = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, bidirectional=True, dropout=0.0)
+    network = Seq2Seq(config, SEQ2SEQ["vocab_size"], SEQ2SEQ["target_vocab_size"])
+    with torch.no_grad():
+        network.output.bias[7] += 3.0
+    return network
+
+
+def nudge(model: onnx.ModelProto, name: str, index: int, delta: float) -> onnx.ModelProto:
+    """``model`` with one value of its initializer ``name`` moved by ``delta``."""
+    (tensor,) = [t for t in model.graph.initializer if t.name == name]
+    array = numpy_helper.to_array(tensor).copy()
+    array.flat[index] += delta
+    tensor.CopyFrom(numpy_helper.from_array(array, name))
+    return model
+
+
+def corrupt_traced(monkeypatch, module, graph: str, name: str, index: int, delta: float) -> list[str]:
+    """Make ``module``'s ``trace_export`` nudge a weight of ``graph`` right after writing it.
+
+    Returns:
+        The graphs corrupted so far (to show that the fault was injected).
+    """
+    write, corrupted = module.trace_export, []
+
+    def write_then_corrupt(network, path: Path, *args, **kwargs):
+        write(network, path, *args, **kwargs)
+        if path.name == graph:
+            onnx.save(nudge(onnx.load(path), name, index, delta), path)
+            corrupted.append(graph)
+
+    monkeypatch.setattr(module, "trace_export", write_then_corrupt)
+    return corrupted
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (two_layer_token_classifier, TOKENS),
+        (series_forecaster, SERIES),
+        (folded_classifier, TOKENS),
+        (seq2seq_network, SEQ2SEQ),
+    ],
+    ids=["traced-tokens", "traced-series", "folded", "seq2seq"],
+)
+def test_the_networks_used_here_pass_parity_when_nothing_is_broken(make, shape, tmp_path):
+    # So each refusal below is the fault's doing; and a folder not there yet is created.
+    assert export_graphs(make(), tmp_path / "new" / "graphs", shape) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [(two_layer_token_classifier, TOKENS), (folded_classifier, TOKENS), (seq2seq_network, SEQ2SEQ)],
+    ids=["traced", "folded", "seq2seq"],
+)
+def test_the_tolerance_is_a_bound_the_parity_error_may_reach_but_not_exceed(make, shape, tmp_path):
+    error = export_graphs(make(), tmp_path / "first", shape)
+    assert error > 0  # float32 rounding: PyTorch and onnxruntime never agree to the last bit here
+    assert export_graphs(make(), tmp_path / "second", shape, tolerance=error) == error
+    with pytest.raises(ParityError, match="exceeds tolerance|error .* \\(tolerance"):
+        export_graphs(make(), tmp_path / "third", shape, tolerance=error / 2)
+    assert not (tmp_path / "third").exists() or list((tmp_path / "third").iterdir()) == []
+
+
+def test_export_checked_creates_the_folders_of_its_path(tmp_path):
+    path = tmp_path / "new" / "graphs" / "model.onnx"
+    assert export_checked(folded_classifier(), path, TOKENS) < 1e-5 and path.is_file()
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [(two_layer_token_classifier, TOKENS), (series_forecaster, SERIES)],
+    ids=["tokens", "series"],
+)
+def test_a_traced_export_that_disagrees_with_pytorch_is_refused_and_removed(
+    make, shape, tmp_path, monkeypatch
+):
+    network = make()
+    assert not can_fold(network)
+    corrupted = corrupt_traced(monkeypatch, models.export, "m.onnx", "head.bias", 0, 0.01)
+    with pytest.raises(ParityError, match="exceeds tolerance"):
+        export_checked(network, tmp_path / "m.onnx", shape)
+    assert corrupted == ["m.onnx"] and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_folded_export_that_disagrees_with_pytorch_is_refused_and_removed(cell, tmp_path, monkeypatch):
+    network = folded_classifier(cell)
+    assert can_fold(network)
+    build, built = models.export.folded_classifier_graph, []
+
+    def build_with_a_wrong_recurrent_weight(network):
+        built.append(cell)
+        return nudge(build(network), "R", 0, 0.5)  # W_hh[0, 0], used at every step
+
+    monkeypatch.setattr(models.export, "folded_classifier_graph", build_with_a_wrong_recurrent_weight)
+    with pytest.raises(ParityError, match="exceeds tolerance"):
+        export_graphs(network, tmp_path, TOKENS)
+    assert built == [cell] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("graph", "weight"),
+    [("encoder.onnx", "network.bridge.bias"), ("decoder_step.onnx", "network.combine.bias")],
+)
+def test_a_seq2seq_export_with_either_graph_slightly_off_is_refused_and_both_removed(
+    graph, weight, tmp_path, monkeypatch
+):
+    # Too slight to change a decoded token: only the comparison of encoder outputs and scores sees it.
+    corrupted = corrupt_traced(monkeypatch, models.seq2seq_export, graph, weight, 0, 0.01)
+    with pytest.raises(ParityError, match="seq2seq graphs: decoded tokens match, error"):
+        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ)
+    assert corrupted == [graph] and list(tmp_path.iterdir()) == []
+
+
+def test_seq2seq_graphs_decoding_other_tokens_are_refused_at_any_tolerance(tmp_path, monkeypatch):
+    # The ONNX decoder ends at once, PyTorch's does not: other tokens, whatever the score difference.
+    corrupted = corrupt_traced(
+        monkeypatch, models.seq2seq_export, "decoder_step.onnx", "network.output.bias", EOS_ID, 100.0
+    )
+    with pytest.raises(ParityError, match="decoded tokens differ"):
+        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ, tolerance=math.inf)
+    assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []
+
+
+def test_seq2seq_graphs_whose_beam_search_alone_decodes_other_tokens_are_refused(tmp_path, monkeypatch):
+    # Token 13 raised to just below the favoured token: greedy picks the same tokens, beam 3 does not.
+    corrupted = corrupt_traced(
+        monkeypatch, models.seq2seq_export, "decoder_step.onnx", "network.output.bias", 13, 2.5
+    )
+    with pytest.raises(ParityError, match="decoded tokens differ"):
+        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ, tolerance=math.inf)
+    assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []
+
+
+def freeze_traced_axes(monkeypatch, module) -> None:
+    """Make ``module``'s ``trace_export`` forget the dynamic axes: every axis keeps its example's size."""
+    write = module.trace_export
+    monkeypatch.setattr(
+        module, "trace_export", lambda net, path, ex, outputs, axes: write(net, path, ex, outputs, {})
+    )
+
+
+def freeze_folded_batch(monkeypatch) -> None:
+    """Make the folded graph's builder fix the batch axis of ``input_ids`` at 4."""
+    build = models.export.folded_classifier_graph
+
+    def build_frozen(network):
+        model = build(network)
+        model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+        return model
+
+    monkeypatch.setattr(models.export, "folded_classifier_graph", build_frozen)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "freeze"),
+    [
+        (two_layer_token_classifier, TOKENS, lambda m: freeze_traced_axes(m, models.export)),
+        (folded_classifier, TOKENS, freeze_folded_batch),
+        (seq2seq_network, SEQ2SEQ, lambda m: freeze_traced_axes(m, models.seq2seq_export)),
+    ],
+    ids=["traced", "folded", "seq2seq"],
+)
+def test_an_export_onnxruntime_cannot_run_at_unseen_shapes_is_refused_and_removed(
+    make, shape, freeze, tmp_path, monkeypatch
+):
+    freeze(monkeypatch)
+    with pytest.raises(ParityError, match="onnxruntime cannot run .* at batch 7.*INVALID_ARGUMENT"):
+        export_graphs(make(), tmp_path, shape)
+    assert list(tmp_path.iterdir()) == []
