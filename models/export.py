@@ -14,6 +14,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from torch import nn
 
 from models.folded_export import can_fold, folded_classifier_graph
+from tasks.errors import first_line
 
 ExampleMaker = Callable[[int, int, int], dict[str, torch.Tensor]]  # (batch, length, seed) -> named inputs
 # onnxruntime's own exception types (none is a RuntimeError), raised for a graph it cannot load or run,
@@ -30,12 +31,6 @@ ONNXRUNTIME_ERRORS = (
 
 class ParityError(RuntimeError):
     """The exported graph disagrees with the PyTorch network beyond the tolerance, or cannot run."""
-
-
-def first_line(error: Exception) -> str:
-    """The first line of an error's message (onnxruntime's span several lines), or its type's name."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _lengths(batch: int, length: int, generator: torch.Generator) -> torch.Tensor:

@@ -12,10 +12,11 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from models.export import ONNXRUNTIME_ERRORS, ParityError, first_line, token_batch, trace_export
+from models.export import ONNXRUNTIME_ERRORS, ParityError, token_batch, trace_export
 from models.recurrent import time_mask
 from models.seq2seq import DecoderStepGraph, EncoderGraph, Seq2Seq
 from tasks.decoding import GraphRunner, beam_search
+from tasks.errors import first_line
 from tasks.subwords import BOS_ID, EOS_ID
 
 ENCODER_OUTPUTS = ["memory", "keys", "state"]

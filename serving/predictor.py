@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from serving.bundle import check_int8, graph_files, load_codec, read_metadata
 from tasks import BundleError, InvalidRow, get_task
+from tasks.errors import first_line
 
 NON_FINITE = "the model's output is NaN or infinite for this input (far outside the training data?)"
 Batch = tuple[list[int], dict[str, Any]]  # item positions and their encoded feeds
@@ -50,8 +51,7 @@ def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceS
     try:
         return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own types: Fail, InvalidProtobuf, InvalidGraph, NoSuchFile...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(f"{model_path} is not a loadable ONNX graph ({reason})") from None
+        raise BundleError(f"{model_path} is not a loadable ONNX graph ({first_line(error)})") from None
 
 
 class Predictor:
@@ -108,8 +108,9 @@ class Predictor:
         try:
             outputs = session.run(names, feeds)
         except Exception as error:  # onnxruntime's own types; the graph does not fit the codec's inputs
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise BundleError(f"{self.directory}: the '{graph}' graph failed to run ({first})") from None
+            raise BundleError(
+                f"{self.directory}: the '{graph}' graph failed to run ({first_line(error)})"
+            ) from None
         with self._clock:
             self.ort_seconds += time.perf_counter() - started
         return dict(zip(names, outputs, strict=True))

@@ -10,6 +10,19 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (onnxruntime's span several lines), or its type's name.
+
+    Args:
+        error: Any exception.
+
+    Returns:
+        One line that can go inside a seqops message.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class SeqopsError(Exception):
     """A failure seqops expects; its message says what is wrong, which file or field, and what to do.
 

@@ -22,11 +22,13 @@ from tasks.base import fingerprint
 CACHE_VARIABLE = "SEQOPS_TEST_CACHE"
 
 
-def cached_network(key_parts: tuple[Any, ...], fit: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+def cached_network(
+    key_parts: Callable[[], tuple[Any, ...]], fit: Callable[[], torch.nn.Module]
+) -> torch.nn.Module:
     """``fit()``'s network, from the cache when ``SEQOPS_TEST_CACHE`` is set and holds it.
 
     Args:
-        key_parts: Everything that shapes the network (JSON-able, or files read by content).
+        key_parts: Gives everything that shapes the network (JSON-able); only called with a cache.
         fit: Trains the network.
 
     Returns:
@@ -35,7 +37,7 @@ def cached_network(key_parts: tuple[Any, ...], fit: Callable[[], torch.nn.Module
     cache = os.environ.get(CACHE_VARIABLE)
     if not cache:
         return fit()
-    entry = Path(cache) / f"{fingerprint(*key_parts)}.pt"
+    entry = Path(cache) / f"{fingerprint(*key_parts())}.pt"
     if entry.is_file():
         return torch.load(entry, weights_only=False)
     network = fit()

@@ -52,7 +52,7 @@ def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict
     from serving.bundle import save_bundle
 
     network = cached_network(
-        (
+        lambda: (
             task_name,
             [prepared.splits[split].to_dict() for split in ("train", "validation")],
             model,
