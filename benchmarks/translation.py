@@ -1,6 +1,6 @@
 """Decoding throughput: onnxruntime (what seqops serves) against PyTorch eager, same model, same search.
 
-Both sides run the same beam search (``tasks.decoding``) over the same encoded Multi30k test
+Both sides run the same beam search (``tasks.common.decoding``) over the same encoded Multi30k test
 sentences; only the engine behind ``run(graph, feeds)`` differs. Prints one table row per engine and
 beam width: sentences/s, the ratio to PyTorch, and BLEU (identical BLEU shows the decodes agree).
 
@@ -28,7 +28,7 @@ from models.train import restore_network
 from serving.bundle import resolve_bundle
 from serving.predictor import Predictor
 from tasks import get_task
-from tasks.translation import SPLIT_FILES, read_lines
+from tasks.translation.task import SPLIT_FILES, read_lines
 
 
 def decode_all(codec, run, items, beam_width: int, batch_size: int) -> tuple[list[dict], float]:

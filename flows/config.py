@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.config import Cell, ModelConfig, TrainConfig
 from tasks import DataConfig, SeqopsError, get_task
-from tasks.errors import describe_validation
+from tasks.common.errors import describe_validation
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 

@@ -30,9 +30,9 @@ from flows.tracking import (
 )
 from models.config import Cell
 from serving.bundle import download_folder, resolve_bundle
+from serving.profile import profile_rows
 from serving.redaction import mask_credentials, masked_values
 from tasks import DataConfig, PreparedData, get_task
-from tasks.profile import profile_rows
 
 
 @task(

@@ -19,7 +19,7 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flows.config import ConfigError, read_yaml
-from tasks.errors import describe_validation
+from tasks.common.errors import describe_validation
 
 # The checkout the flows run from (a worker's SEQOPS_PROJECT_DIR, or this source tree).
 PROJECT_DIR = Path(os.environ.get("SEQOPS_PROJECT_DIR") or Path(__file__).resolve().parents[1])

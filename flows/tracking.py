@@ -23,7 +23,7 @@ from flows.retries import with_retries
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from serving.report import use_tracking_uri
 from tasks import Codec, PreparedData, Task
-from tasks.classification import confusion_matrix
+from tasks.common.classification import confusion_matrix
 
 T = TypeVar("T")
 

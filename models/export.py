@@ -14,7 +14,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from torch import nn
 
 from models.folded_export import can_fold, folded_classifier_graph
-from tasks.errors import first_line
+from tasks.common.errors import first_line
 
 ExampleMaker = Callable[[int, int, int], dict[str, torch.Tensor]]  # (batch, length, seed) -> named inputs
 # onnxruntime's own exception types (none is a RuntimeError), raised for a graph it cannot load or run,

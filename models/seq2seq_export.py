@@ -1,7 +1,7 @@
 """ONNX export of a ``Seq2Seq`` as two graphs, checked token for token on a greedy decode.
 
 Both the PyTorch modules and the exported graphs are wrapped as ``run(graph, feeds)`` functions, so
-the parity check drives them with the same beam search that serving uses (``tasks.decoding``).
+the parity check drives them with the same beam search that serving uses (``tasks.common.decoding``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import torch
 from models.export import ONNXRUNTIME_ERRORS, ParityError, token_batch, trace_export
 from models.recurrent import time_mask
 from models.seq2seq import DecoderStepGraph, EncoderGraph, Seq2Seq
-from tasks.decoding import GraphRunner, beam_search
-from tasks.errors import first_line
-from tasks.subwords import BOS_ID, EOS_ID
+from tasks.common.decoding import GraphRunner, beam_search
+from tasks.common.errors import first_line
+from tasks.common.subwords import BOS_ID, EOS_ID
 
 ENCODER_OUTPUTS = ["memory", "keys", "state"]
 STEP_INPUTS = ["token", "state", "memory", "keys", "source_mask"]

@@ -28,8 +28,8 @@ from serving.errors import JobError
 from serving.ownership import OutputLock, check_paths
 from serving.parts import ChunkResult, PartStore, errors_path, output_format
 from serving.predictor import Predictor
+from serving.profile import InputProfile
 from serving.report import BatchReport
-from tasks.profile import InputProfile
 
 
 def run_batch(

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tasks import REGISTRY, BundleError, Codec, Task
-from tasks.assets import read_asset
+from tasks import BundleError, Codec, PluginError, Task, get_task, task_names
+from tasks.common.assets import read_asset
 
 METADATA_FILE = "bundle.json"
 INT8_DIR = "int8"  # a bundle's quantised graphs, present only when they passed the accuracy gate
@@ -61,11 +61,13 @@ def read_metadata(directory: Path) -> BundleMetadata:
         BundleError: Naming the file when it is missing, not JSON, mistyped or names an unknown task.
     """
     metadata = read_asset(directory, METADATA_FILE, BundleMetadata)
-    if metadata.task not in REGISTRY:
+    try:
+        get_task(metadata.task)
+    except PluginError as error:
         raise BundleError(
             f"{Path(directory) / METADATA_FILE}: task '{metadata.task}' is not installed here; "
-            f"installed tasks: {sorted(REGISTRY)}"
-        )
+            f"installed tasks: {task_names()}"
+        ) from error
     return metadata
 
 

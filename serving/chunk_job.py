@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 from serving.chunks import RawChunk
 from serving.parts import ChunkResult, kept_input, serialise
 from serving.predictor import Batch, Predictor
+from serving.profile import InputProfile
 from serving.records import chunk_rows
 from tasks import InvalidRow
-from tasks.profile import InputProfile
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def prepare_chunk(
     batches = predictor.encode_batches(items)
     profile = InputProfile()
     for _, feeds in batches:
-        profile = profile.merge(predictor.codec.profile(feeds))
+        profile = profile.merge(InputProfile.of_feeds(feeds, predictor.codec.unknown_id))
     return PreparedChunk(
         chunk.index, len(rows), good, errors, batches, profile, time.perf_counter() - started
     )

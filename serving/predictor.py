@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from serving.bundle import check_int8, graph_files, load_codec, read_metadata
 from tasks import BundleError, InvalidRow, get_task
-from tasks.errors import first_line
+from tasks.common.errors import first_line
 
 NON_FINITE = "the model's output is NaN or infinite for this input (far outside the training data?)"
 Batch = tuple[list[int], dict[str, Any]]  # item positions and their encoded feeds

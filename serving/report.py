@@ -10,8 +10,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from serving.profile import compare_profiles
 from serving.redaction import has_credentials, masked_values
-from tasks.profile import compare_profiles
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -53,7 +53,7 @@ class BatchReport:
         lanes: Batches predicted at once (threads here, or Dask workers × their threads).
         output: Predictions file.
         errors_file: Error records file (absent when there were none).
-        profile: The inputs' statistics (``tasks.profile.InputProfile.summary``).
+        profile: The inputs' statistics (``serving.profile.InputProfile.summary``).
         training_profile: The same statistics on the training split, when the bundle carries them.
     """
 
@@ -82,7 +82,7 @@ class BatchReport:
         )
 
     def drift(self) -> list[dict[str, Any]]:
-        """Input statistics beside the training data's (see ``tasks.profile.compare_profiles``)."""
+        """Input statistics beside the training data's (see ``serving.profile.compare_profiles``)."""
         return compare_profiles(self.profile, self.training_profile)
 
     def metrics(self) -> dict[str, float]:

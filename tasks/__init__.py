@@ -1,29 +1,26 @@
-"""Task registry: one module per ML task, looked up by name."""
+"""Tasks, found by name through the ``seqops.tasks`` entry points (see ``tasks.common.plugins``)."""
 
 from __future__ import annotations
 
-from tasks.action_recognition import TASK as ACTION_RECOGNITION
-from tasks.base import Codec, DataConfig, PreparedData, Task
-from tasks.errors import BundleError, DataSourceError, InvalidRow, SeqopsError
-from tasks.forecasting import TASK as FORECASTING
-from tasks.sentiment import TASK as SENTIMENT
-from tasks.translation import TASK as TRANSLATION
+from tasks.common.base import Codec, DataConfig, PreparedData, Task
+from tasks.common.errors import BundleError, DataSourceError, InvalidRow, SeqopsError
+from tasks.common.plugins import PluginError, PluginRegistry
 
-REGISTRY: dict[str, Task] = {
-    task.name: task for task in [SENTIMENT, FORECASTING, ACTION_RECOGNITION, TRANSLATION]
-}
+TASKS: PluginRegistry[Task] = PluginRegistry("seqops.tasks", "task", Task, "tasks", "TASK")
 
 
 def get_task(name: str) -> Task:
-    """Return the registered task called ``name``.
+    """Return the task registered as ``name``.
 
     Raises:
-        KeyError: With the registered names, if ``name`` is unknown.
+        PluginError: (a ``KeyError``) naming the registered tasks, if ``name`` is unknown.
     """
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown task '{name}'; registered tasks: {sorted(REGISTRY)}") from None
+    return TASKS.get(name)
+
+
+def task_names() -> list[str]:
+    """The names of every registered task, sorted."""
+    return TASKS.names()
 
 
 __all__ = [
@@ -32,9 +29,11 @@ __all__ = [
     "DataConfig",
     "DataSourceError",
     "InvalidRow",
+    "PluginError",
     "PreparedData",
-    "REGISTRY",
     "SeqopsError",
+    "TASKS",
     "Task",
     "get_task",
+    "task_names",
 ]

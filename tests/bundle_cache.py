@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tasks.base import fingerprint
+from tasks.common.base import fingerprint
 
 CACHE_VARIABLE = "SEQOPS_TEST_CACHE"
 

@@ -35,7 +35,7 @@ TEST_CACHE = REPORT.with_name("test-cache")  # trained test networks, shared by 
 PROMISES = {
     "the champion gate: better only, ties and directions, re-scoring, its locks": [
         "flows.champion.*",
-        "tasks.base.xǁTaskǁis_better__*",
+        "tasks.common.base.xǁTaskǁis_better__*",
     ],
     "MLflow outages retried, then one clear failure": [
         "flows.retries.x_with_retries__*",
@@ -54,7 +54,7 @@ PROMISES = {
         "serving.quantize.x_discard_int8__*",
         "serving.quantize.xǁGateDecisionǁ*",
     ],
-    "series validation: bad steps become error records": ["tasks.steps.*"],
+    "series validation: bad steps become error records": ["tasks.common.steps.*"],
 }
 RESULT_LINE = re.compile(r"^\s+(?P<name>[\w.ǁ]+): (?P<status>.+)$")
 STATUSES = ["killed", "timeout", "survived", "no tests", "suspicious", "skipped", "not checked"]

@@ -9,9 +9,9 @@ import pytest
 
 from serving.batch import run_batch
 from serving.chunks import iter_chunks
+from serving.profile import InputProfile, compare_profiles
 from serving.records import chunk_rows
 from tasks import InvalidRow
-from tasks.profile import InputProfile, compare_profiles
 
 
 def rows_of(path, chunk_size, **options):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tasks.classification import class_predictions, classification_scores, confusion_matrix
+from tasks.common.classification import class_predictions, classification_scores, confusion_matrix
 
 
 def test_confusion_matrix_rows_are_true_classes():

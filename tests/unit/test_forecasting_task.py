@@ -9,7 +9,7 @@ from task_models import SINE_AMPLITUDE, SINE_LEVEL, prepare_forecasting
 from serving.batch import run_batch
 from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
-from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
+from tasks.forecasting.metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
 
 
 def test_windows_scaling_split_and_missing_values(sine_csv, tmp_path):

@@ -19,7 +19,7 @@ from models.export import ParityError, export_checked, export_graphs
 from models.folded_export import can_fold
 from models.recurrent import Forecaster, SequenceClassifier
 from models.seq2seq import Seq2Seq
-from tasks.subwords import EOS_ID
+from tasks.common.subwords import EOS_ID
 
 TOKENS = {"vocab_size": 30, "num_classes": 2}
 SERIES = {"input_size": 3, "horizon": 4}

@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from tasks import DataSourceError, InvalidRow, get_task
-from tasks.sentiment import UNK, SentimentCodec
+from tasks.sentiment.task import UNK, SentimentCodec
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Series validation (``tasks.steps``): a bad sequence gets a reason naming its first bad step."""
+"""Series validation (``tasks.common.steps``): a bad sequence gets a reason naming its first bad step."""
 
 import numpy as np
 import pytest
 
 from tasks import InvalidRow
-from tasks.steps import FLOAT32_MAX, parse_steps
+from tasks.common.steps import FLOAT32_MAX, parse_steps
 
 BEYOND = "holds a value beyond float32's range"
 

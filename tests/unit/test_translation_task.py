@@ -12,7 +12,7 @@ from models.seq2seq_export import onnx_runner, torch_runner
 from serving.batch import run_batch
 from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
-from tasks.decoding import beam_search
+from tasks.common.decoding import beam_search
 
 
 def test_tokenizers_trained_on_train_and_long_pairs_filtered_and_counted(translation_corpus, tmp_path):

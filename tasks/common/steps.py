@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.errors import InvalidRow
+from tasks.common.errors import InvalidRow
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 NUMBER_TYPES = (int, float, np.integer, np.floating)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from tasks.errors import BundleError
+from tasks.common.errors import BundleError
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 BOS_ID, EOS_ID = 2, 3  # special tokens take the first ids, in the order above

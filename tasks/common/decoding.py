@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.base import GraphRunner
+from tasks.common.base import GraphRunner
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Subword (BPE) tokenizers are trained on the training split only; over-long training pairs are dropped
 and counted. Inference runs two ONNX graphs, the encoder and one decoder step, driven by the
-torch-free beam search in ``tasks.decoding``: the same code decodes with onnxruntime or PyTorch.
+torch-free beam search in ``tasks.common.decoding``: the same code decodes with onnxruntime or PyTorch.
 """
 
 from __future__ import annotations
@@ -13,12 +13,20 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from tasks.base import DataConfig, PreparedData, Task, datasets, fingerprint, load_prepared, save_prepared
-from tasks.errors import DataSourceError
-from tasks.sources import first_available, load_from_hub
-from tasks.subwords import train_bpe
-from tasks.translation_codec import TranslationCodec
-from tasks.translation_metrics import translation_scores
+from tasks.common.base import (
+    DataConfig,
+    PreparedData,
+    Task,
+    datasets,
+    fingerprint,
+    load_prepared,
+    save_prepared,
+)
+from tasks.common.errors import DataSourceError
+from tasks.common.sources import first_available, load_from_hub
+from tasks.common.subwords import train_bpe
+from tasks.translation.codec import TranslationCodec
+from tasks.translation.metrics import translation_scores
 
 CACHE_VERSION = 2  # 2: languages in the codec settings, whitespace-only pairs dropped
 SPLIT_FILES = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
@@ -85,6 +93,7 @@ class Translation(Task):
 
     name = "translation"
     kind = "seq2seq"
+    family = "seq2seq"
     config_model = TranslationConfig
     promotion_metric = "bleu"
     metric_points = 1.0  # BLEU is already in points

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
-from tasks.errors import BundleError, describe_validation
+from tasks.common.errors import BundleError, describe_validation
 
 T = TypeVar("T")
 

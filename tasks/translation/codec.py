@@ -11,11 +11,11 @@ from pydantic import ConfigDict, Field
 from tokenizers import Tokenizer
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.assets import build_codec, read_asset
-from tasks.base import Codec, GraphRunner
-from tasks.decoding import Hypotheses, beam_search
-from tasks.errors import InvalidRow
-from tasks.subwords import BOS, EOS, load_tokenizer, pad_ids
+from tasks.common.assets import build_codec, read_asset
+from tasks.common.base import Codec, GraphRunner
+from tasks.common.decoding import Hypotheses, beam_search
+from tasks.common.errors import InvalidRow
+from tasks.common.subwords import BOS, EOS, load_tokenizer, pad_ids
 
 MAX_HYPOTHESES = 512  # hypotheses decoded at once (inputs x beam width): bounds memory
 

@@ -21,8 +21,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from tasks.assets import build_codec, read_asset
-from tasks.profile import InputProfile
+from tasks.common.assets import build_codec, read_asset
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -117,10 +116,6 @@ class Codec(ABC):
         """
         return run("model", feeds)
 
-    def profile(self, feeds: dict[str, np.ndarray]) -> InputProfile:
-        """Lengths, unknown tokens and channel sums of an encoded batch (see ``tasks.profile``)."""
-        return InputProfile.of_feeds(feeds, self.unknown_id)
-
     @abstractmethod
     def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """Turn the model's named outputs into one prediction record per item."""
@@ -168,6 +163,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     kind: ClassVar[TaskKind]
+    # The network family that learns it (``models.families``): classifier, forecaster, seq2seq...
+    family: ClassVar[str]
     config_model: ClassVar[type[DataConfig]] = DataConfig
     promotion_metric: ClassVar[str]
     promotion_direction: ClassVar[Literal["max", "min"]]

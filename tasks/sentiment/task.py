@@ -11,8 +11,8 @@ from pydantic import Field
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.assets import ClassNames, build_codec, read_asset
-from tasks.base import (
+from tasks.common.assets import ClassNames, build_codec, read_asset
+from tasks.common.base import (
     Codec,
     DataConfig,
     PreparedData,
@@ -22,10 +22,10 @@ from tasks.base import (
     load_prepared,
     save_prepared,
 )
-from tasks.classification import class_predictions, classification_scores
-from tasks.errors import DataSourceError, InvalidRow
-from tasks.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
-from tasks.subwords import load_tokenizer, pad_ids
+from tasks.common.classification import class_predictions, classification_scores
+from tasks.common.errors import DataSourceError, InvalidRow
+from tasks.common.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
+from tasks.common.subwords import load_tokenizer, pad_ids
 
 PAD, UNK = "[PAD]", "[UNK]"
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
@@ -168,6 +168,7 @@ class Sentiment(Task):
 
     name = "sentiment"
     kind = "classification"
+    family = "classifier"
     config_model = SentimentConfig
     promotion_metric = "macro_f1"
     promotion_direction = "max"

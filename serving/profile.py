@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.errors import InvalidRow
+from tasks import InvalidRow
 
 
 @dataclass
@@ -128,7 +128,9 @@ def profile_rows(codec: Any, rows: list[dict[str, Any]], batch_size: int = 512) 
             continue
     profile = InputProfile()
     for start in range(0, len(items), batch_size):
-        profile = profile.merge(codec.profile(codec.encode(items[start : start + batch_size])))
+        profile = profile.merge(
+            InputProfile.of_feeds(codec.encode(items[start : start + batch_size]), codec.unknown_id)
+        )
     return profile
 
 

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from tasks.base import datasets
-from tasks.errors import DataSourceError
+from tasks.common.base import datasets
+from tasks.common.errors import DataSourceError
 
 T = TypeVar("T")
 RawSplit = tuple[list[np.ndarray], np.ndarray]  # sequences (steps, channels) and their raw labels

@@ -16,7 +16,7 @@ import pyarrow as pa
 from pydantic import Field, PositiveFloat, model_validator
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.base import (
+from tasks.common.base import (
     DataConfig,
     JsonCodec,
     PreparedData,
@@ -27,10 +27,10 @@ from tasks.base import (
     load_prepared,
     save_prepared,
 )
-from tasks.errors import DataSourceError, InvalidRow
-from tasks.forecast_metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
-from tasks.sources import first_available, load_from_hub
-from tasks.steps import parse_steps
+from tasks.common.errors import DataSourceError, InvalidRow
+from tasks.common.sources import first_available, load_from_hub
+from tasks.common.steps import parse_steps
+from tasks.forecasting.metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 
 pd = lazy_module("pandas")
 
@@ -189,6 +189,7 @@ class Forecasting(Task):
 
     name = "forecasting"
     kind = "regression"
+    family = "forecaster"
     config_model = ForecastingConfig
     promotion_metric = "mase"
     promotion_direction = "min"

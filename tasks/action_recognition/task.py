@@ -17,8 +17,8 @@ import pyarrow as pa
 from pydantic import Field, PositiveFloat
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.assets import ClassNames
-from tasks.base import (
+from tasks.common.assets import ClassNames
+from tasks.common.base import (
     DataConfig,
     JsonCodec,
     PreparedData,
@@ -28,10 +28,10 @@ from tasks.base import (
     load_prepared,
     save_prepared,
 )
-from tasks.classification import class_predictions, classification_scores
-from tasks.errors import DataSourceError, InvalidRow
-from tasks.sources import RawSplit, aeon_bundled, first_available, load_with_aeon, read_uea_file
-from tasks.steps import parse_steps
+from tasks.common.classification import class_predictions, classification_scores
+from tasks.common.errors import DataSourceError, InvalidRow
+from tasks.common.sources import RawSplit, aeon_bundled, first_available, load_with_aeon, read_uea_file
+from tasks.common.steps import parse_steps
 
 CACHE_VERSION = 1
 OFFLINE_DEFAULT = "BasicMotions"
@@ -178,6 +178,7 @@ class ActionRecognition(Task):
 
     name = "action_recognition"
     kind = "classification"
+    family = "classifier"
     config_model = ActionRecognitionConfig
     promotion_metric = "macro_f1"
     promotion_direction = "max"

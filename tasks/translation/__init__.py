@@ -1,0 +1,5 @@
+"""The translation task (see README.md beside this file)."""
+
+from tasks.translation.task import TASK
+
+__all__ = ["TASK"]
