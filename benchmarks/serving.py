@@ -94,11 +94,13 @@ def pytorch(
     from models.config import ModelConfig
     from models.train import restore_network
     from serving.predictor import Predictor
+    from tasks import get_task
 
     torch.set_num_threads(threads)
     metadata = json.loads((bundle / "bundle.json").read_text())
     codec = Predictor(bundle, threads=1).codec  # the trained tokenizer and label names
-    network = restore_network(codec.network_shape(), ModelConfig(**metadata["model_config"]), weights)
+    family = get_task(metadata["task"]).family
+    network = restore_network(family, codec.network_shape(), ModelConfig(**metadata["model_config"]), weights)
     rows = [json.loads(line) for line in input.open()]
 
     def collate(batch: list[dict]) -> tuple[list[dict], torch.Tensor, torch.Tensor]:

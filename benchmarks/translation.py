@@ -23,7 +23,7 @@ from rich.table import Table
 
 from flows.tracking import configure_tracking
 from models.config import ModelConfig
-from models.seq2seq_export import torch_runner
+from models.families.seq2seq.export import torch_runner
 from models.train import restore_network
 from serving.bundle import resolve_bundle
 from serving.predictor import Predictor
@@ -60,7 +60,8 @@ def main(
     weights = mlflow.artifacts.download_artifacts(
         run_id=metadata["run_id"], artifact_path="network/network.pt"
     )
-    network = restore_network(codec.network_shape(), ModelConfig(**metadata["model_config"]), Path(weights))
+    shape, model_config = codec.network_shape(), ModelConfig(**metadata["model_config"])
+    network = restore_network(task.family, shape, model_config, Path(weights))
     torch.set_num_threads(threads)
     folder, languages = (
         data_dir / "multi30k",

@@ -16,18 +16,19 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.retries import transient, with_retries
+from flows.retries import transient
+from flows.tracker import tracker
 from flows.tracking import configure_tracking
 from serving.batch import run_batch
-from serving.bundle import download_folder, resolve_bundle
+from serving.bundle import download_folder
 from serving.redaction import mask_credentials
-from serving.report import BatchReport, log_report
+from serving.report import BatchReport
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
 def fetch_model(model: str, downloads: Path | None) -> Path:
     """Download the bundle an MLflow URI names into ``downloads`` (or check a local one), through outages."""
-    return with_retries(lambda: resolve_bundle(model, downloads), f"download {model}")
+    return tracker.download_bundle(model, downloads)
 
 
 @task(
@@ -46,12 +47,14 @@ def predict(bundle: Path, input_path: Path, output_path: Path, options: dict[str
 def batch_predict(
     input_path: str,
     output_path: str,
-    model: str = "models:/seqops-sentiment@champion",
+    model: str,
     chunk_size: Annotated[int, Field(ge=1)] = 10_000,
     threads: Annotated[int | None, Field(ge=1)] = None,
     quantize: Literal["int8"] | None = None,
     workers: Annotated[int, Field(ge=1)] = 1,
     track: bool = True,
+    reader: str | None = None,
+    inference_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Predict every row of a JSONL, CSV or Parquet file with a registered model.
 
@@ -64,12 +67,15 @@ def batch_predict(
         quantize: ``int8`` runs the model's int8 variant, if it passed its accuracy gate.
         workers: Dask worker processes on a local cluster (1: in the flow's process).
         track: Log the job's report to the MLflow experiment ``seqops-batch``.
+        reader: Read the whole input as one row with this reader of the model's task.
+        inference_options: Inference options of the model's task (checked before any work).
 
     Returns:
         The job's report.
     """
     configure_tracking()
     options = {"chunk_size": chunk_size, "threads": threads, "quantize": quantize, "workers": workers}
+    options |= {"reader": reader, "options": inference_options}
     with download_folder(model) as downloads:
         report = predict(fetch_model(model, downloads), Path(input_path), Path(output_path), options)
     get_run_logger().info(report.line())
@@ -81,5 +87,5 @@ def batch_predict(
     )
     if track:
         params = {"model": model, "input": input_path, "quantize": quantize or "fp32", "workers": workers}
-        with_retries(lambda: log_report(report, {**params, "chunk_size": chunk_size}), "log batch report")
+        tracker.log_report(report, {**params, "chunk_size": chunk_size})
     return asdict(report)

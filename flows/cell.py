@@ -13,20 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.checkpoints import checkpoint_key, claim_checkpoints
 from flows.config import Profile, TaskSettings
 from flows.evaluate import evaluate, quantize_int8
-from flows.retries import with_retries
+from flows.tracker import tracker
 from flows.tracking import (
     EpochMetricsToMlflow,
+    EpochSamplesToMlflow,
     git_commit,
     log_bundle_model,
-    log_plots,
-    log_translation_examples,
+    log_diagnostics,
     register_version,
 )
 from models.export import ParityError, export_graphs
@@ -37,8 +36,10 @@ from tasks import PreparedData, Task
 
 
 @task(name="train-cell", cache_policy=NO_CACHE)
-def train_cell(prepared: PreparedData, settings: TaskSettings, cell: str, checkpoint_dir: Path) -> FitResult:
-    """Train one recurrent cell, logging per-epoch curves to the active MLflow run.
+def train_cell(
+    task_: Task, prepared: PreparedData, settings: TaskSettings, cell: str, checkpoint_dir: Path
+) -> FitResult:
+    """Train one recurrent cell, logging per-epoch curves (and the task's samples) to the active MLflow run.
 
     Resumes from the ``last.ckpt`` a killed run of the same training left in ``checkpoint_dir``.
     """
@@ -47,14 +48,15 @@ def train_cell(prepared: PreparedData, settings: TaskSettings, cell: str, checkp
 
     def resuming(epoch: int, checkpoint: Path) -> None:
         logger.info("resuming %s from epoch %d (checkpoint %s)", cell, epoch, checkpoint)
-        with_retries(lambda: mlflow.set_tag("resumed_from_epoch", epoch), "tag resume")
+        tracker.set_tag("resumed_from_epoch", epoch)
 
     fit = train(
+        task_.family,
         prepared,
         model_config,
         settings.train,
         checkpoint_dir,
-        callbacks=[EpochMetricsToMlflow()],
+        callbacks=[EpochMetricsToMlflow(), EpochSamplesToMlflow(task_, prepared.codec)],
         on_resume=resuming,
     )
     get_run_logger().info(
@@ -80,7 +82,7 @@ def export_bundle(
     """Export to ONNX, check parity on unseen shapes, and write the servable bundle."""
     graphs_dir = bundle_dir.with_name("graphs")
     try:
-        error = export_graphs(fit.network, graphs_dir, prepared.codec.network_shape(), tolerance)
+        error = export_graphs(fit.family, fit.network, graphs_dir, prepared.codec.network_shape(), tolerance)
         save_bundle(bundle_dir, task_name, prepared.codec, graphs_dir, {**metadata, "parity_error": error})
     finally:
         shutil.rmtree(graphs_dir, ignore_errors=True)
@@ -102,7 +104,7 @@ def cell_checkpoints(
     key = checkpoint_key(prepared.fingerprint, model_config.model_dump(), settings.train.model_dump())
     with claim_checkpoints(work_dir / "checkpoints" / task_name, f"{cell}-{key}", run_id) as lease:
         tags = {"checkpoint_key": key, "checkpoint_dir": str(lease.path)}
-        with_retries(lambda: mlflow.set_tags(tags), "tag checkpoints")
+        tracker.set_tags(tags)
         if lease.shared:
             end_killed_runs(str(lease.path))
         else:
@@ -117,19 +119,15 @@ def end_killed_runs(checkpoint_dir: str) -> None:
     Their parent runs end KILLED too; each killed run is tagged with the run that took over.
     """
     active = mlflow.active_run()
-    client = MlflowClient()
-    running = with_retries(
-        lambda: client.search_runs([active.info.experiment_id], "attributes.status = 'RUNNING'"),
-        "search killed runs",
-    )
+    running = tracker.search_runs([active.info.experiment_id], "attributes.status = 'RUNNING'")
     ids = {run.info.run_id: run for run in running}
     for run in running:
         if run.info.run_id == active.info.run_id or run.data.tags.get("checkpoint_dir") != checkpoint_dir:
             continue
         parent = run.data.tags.get("mlflow.parentRunId")
         for killed in (run.info.run_id, *([parent] if parent in ids else [])):
-            with_retries(lambda k=killed: client.set_tag(k, "resumed_by", active.info.run_id), "tag")
-            with_retries(lambda k=killed: client.set_terminated(k, "KILLED"), "end killed run")
+            tracker.set_run_tag(killed, "resumed_by", active.info.run_id)
+            tracker.set_terminated(killed, "KILLED")
 
 
 def ship_cell(
@@ -152,8 +150,8 @@ def ship_cell(
         **{f"model.{k}": v for k, v in settings.model.model_copy(update={"cell": cell})},
         **{f"train.{k}": v for k, v in settings.train},
     }
-    with_retries(lambda: mlflow.log_params(params), "log params")
-    fit = train_cell(prepared, settings, cell, checkpoint_dir)
+    tracker.log_params(params)
+    fit = train_cell(task_, prepared, settings, cell, checkpoint_dir)
     row: dict[str, Any] = {
         "cell": cell,
         "epochs": fit.epochs,
@@ -163,7 +161,7 @@ def ship_cell(
     }
     # The PyTorch weights too: for fine-tuning, and for benchmarks against PyTorch inference.
     weights = save_network(fit.network, work_dir / "bundles" / task_.name / run_id / "network.pt")
-    with_retries(lambda: mlflow.log_artifact(str(weights), "network"), "log network weights")
+    tracker.log_artifact(weights, "network")
     bundle_dir = work_dir / "bundles" / task_.name / run_id / BUNDLE_ARTIFACT
     try:
         bundle_dir, parity = export_bundle(
@@ -181,7 +179,7 @@ def ship_cell(
             },
         )
     except ParityError as error:
-        with_retries(lambda: mlflow.set_tag("parity", "failed"), "tag parity")
+        tracker.set_tag("parity", "failed")
         return {**row, "status": f"not registered: {error}"}
     metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
     if profile.quantize == "int8":
@@ -191,27 +189,22 @@ def ship_cell(
         metrics.update({f"{name}_int8": value for name, value in int8_metrics.items()})
         row["int8"] = "accepted" if gate.accepted else "refused"
         get_run_logger().info("%s %s: %s", task_.name, cell, gate.reason)
-        with_retries(lambda: mlflow.set_tags({"int8": row["int8"], "int8_gate": gate.reason}), "tag int8")
+        tracker.set_tags({"int8": row["int8"], "int8_gate": gate.reason})
     size = sum(path.stat().st_size for path in bundle_dir.glob("*.onnx"))
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
-    with_retries(
-        lambda: mlflow.log_metrics(
-            {
-                **{f"test_{k}": v for k, v in metrics.items()},
-                "parity_error": parity,
-                "train_seconds": fit.seconds,
-                "onnx_bytes": size,
-                "best_" + fit.monitor: fit.best_score,
-            }
-        ),
-        "log test metrics",
+    tracker.log_metrics(
+        {
+            **{f"test_{k}": v for k, v in metrics.items()},
+            "parity_error": parity,
+            "train_seconds": fit.seconds,
+            "onnx_bytes": size,
+            "best_" + fit.monitor: fit.best_score,
+        }
     )
-    log_plots(task_, prepared.codec, predictions, references, f"{task_.name} {cell}: test")
-    if task_.kind == "seq2seq":
-        log_translation_examples(
-            task_, bundle_dir, prepared.splits["test"], f"{task_.name} {cell}: attention"
-        )
+    log_diagnostics(
+        task_, bundle_dir, prepared.splits["test"], (predictions, references), f"{task_.name} {cell}: test"
+    )
     model_info = log_bundle_model(bundle_dir)
     if register:
         tags = {

@@ -18,14 +18,14 @@ from typing import IO, Any
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.retries import TrackingUnavailable, with_retries
+from flows.retries import TrackingUnavailable
+from flows.tracker import tracker
 from tasks import Task
 
 CHAMPION = "champion"
@@ -37,9 +37,8 @@ def current_champion(model_name: str) -> ModelVersion | None:
     Only a missing model or alias means "no champion"; any other failure (server down) is retried
     and then raised, never taken as licence to promote.
     """
-    client = MlflowClient()
     try:
-        registered = with_retries(lambda: client.get_registered_model(model_name), "read registered model")
+        registered = tracker.get_registered_model(model_name)
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
@@ -47,7 +46,7 @@ def current_champion(model_name: str) -> ModelVersion | None:
     version = registered.aliases.get(CHAMPION)
     if version is None:
         return None
-    return with_retries(lambda: client.get_model_version(model_name, str(version)), "read champion version")
+    return tracker.get_model_version(model_name, str(version))
 
 
 class PromotionLock:
@@ -113,22 +112,15 @@ class RegistryFileLock:
 
 def servable(model_name: str, version: str, graphs: list[str]) -> bool:
     """Whether a registered version's artifacts hold its bundle: ``bundle.json`` and every ONNX graph."""
-    uri = with_retries(
-        lambda: MlflowClient().get_model_version_download_uri(model_name, version), "read version source"
-    )
-    listed = with_retries(
-        lambda: mlflow.artifacts.list_artifacts(artifact_uri=f"{uri}/artifacts/bundle"), "list artifacts"
-    )
+    uri = tracker.get_model_version_download_uri(model_name, version)
+    listed = tracker.list_artifacts(f"{uri}/artifacts/bundle")
     names = {artifact.path.rsplit("/", 1)[-1] for artifact in listed if artifact.file_size}
     return {"bundle.json", *(f"{graph}.onnx" for graph in graphs)} <= names
 
 
 def promote(model_name: str, version: str) -> None:
     """Point the ``champion`` alias at ``version``."""
-    client = MlflowClient()
-    with_retries(
-        lambda: client.set_registered_model_alias(model_name, CHAMPION, version), "set champion alias"
-    )
+    tracker.set_registered_model_alias(model_name, CHAMPION, version)
 
 
 @task(name="promote-champion", cache_policy=NO_CACHE)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -121,7 +120,7 @@ def train_command(
 @guarded
 def predict_command(
     model: Annotated[
-        str, typer.Option(help="Bundle folder or MLflow URI, e.g. models:/seqops-sentiment@champion.")
+        str, typer.Option(help="Bundle folder or MLflow URI, e.g. models:/seqops-<task>@champion.")
     ],
     input: Annotated[Path, typer.Option("--input", "-i", help="JSONL, CSV or Parquet file of rows.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL or Parquet file for predictions.")],
@@ -132,13 +131,15 @@ def predict_command(
         int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores; 1 per Dask worker).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    series: Annotated[
-        bool,
-        typer.Option(help="Forecasting: INPUT is one series as CSV (a line per step, the model's columns)."),
-    ] = False,
-    beam_width: Annotated[
-        int | None,
-        typer.Option(min=1, max=64, help="Translation: beams to keep (1 = greedy; default: the model's)."),
+    reader: Annotated[
+        str | None,
+        typer.Option(help="Read all of INPUT as one row with a reader of the model's task (e.g. series)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-O", help="An inference option of the model's task as KEY=VALUE (e.g. beam_width=5)."
+        ),
     ] = None,
     quantize: Annotated[
         str | None,
@@ -158,12 +159,12 @@ def predict_command(
 
     A killed job started again with the same arguments resumes from its last finished chunk.
     """
+    from flows.config import parse_options
     from serving.batch import run_batch
     from serving.bundle import download_folder, resolve_bundle
     from serving.chunks import check_input
     from serving.errors import JobError
     from serving.ownership import check_paths
-    from serving.report import log_report
 
     if quantize not in (None, "int8"):
         raise JobError(f"--quantize must be int8, got {quantize!r}")
@@ -177,8 +178,8 @@ def predict_command(
             chunk_size,
             threads,
             progress and sys.stderr.isatty(),
-            series,
-            beam_width,
+            reader,
+            parse_options(option or []),
             quantize,
             workers,
             scheduler,
@@ -187,9 +188,9 @@ def predict_command(
     console.print(drift_table(report.drift()))
     if track:
         params = {"model": model, "input": str(input), "quantize": quantize or "fp32", "workers": workers}
-        from flows.retries import with_retries
+        from flows.tracker import tracker
 
-        run_id = with_retries(lambda: log_report(report, {**params, "chunk_size": chunk_size}), "log report")
+        run_id = tracker.log_report(report, {**params, "chunk_size": chunk_size})
         console.print(f"report logged to MLflow run {run_id}")
 
 
@@ -242,47 +243,13 @@ def models_command(
     task: Annotated[str | None, typer.Option(help="Only this task's registered model.")] = None,
 ) -> None:
     """List registered seqops model versions, their aliases and test metrics."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from flows.retries import with_retries
+    from flows.tables import registry_table
     from flows.tracking import configure_tracking
 
     configure_tracking()
-    client = MlflowClient()
-    table = Table("model", "version", "aliases", "cell", "metrics", "created")
-    names = (
-        [f"seqops-{task}"]
-        if task
-        else [
-            m.name
-            for m in with_retries(lambda: client.search_registered_models("name LIKE 'seqops-%'"), "list")
-        ]
-    )
-    for name in names:
-        try:
-            registered = with_retries(lambda n=name: client.get_registered_model(n), f"read {name}")
-        except MlflowException:  # a permanent error: no such model (outages end as TrackingUnavailable)
-            console.print(f"no registered model named {name}")
-            continue
-        aliases: dict[str, list[str]] = {}
-        for alias, number in registered.aliases.items():
-            aliases.setdefault(str(number), []).append(alias)
-        found = with_retries(
-            lambda n=name: client.search_model_versions(f"name='{n}'"), f"versions of {name}"
-        )
-        for version in sorted(found, key=lambda v: int(v.version)):
-            metrics = ", ".join(
-                f"{k[5:]}={float(v):.3f}" for k, v in sorted(version.tags.items()) if k.startswith("test_")
-            )
-            table.add_row(
-                name,
-                str(version.version),
-                ",".join(aliases.get(str(version.version), [])),
-                version.tags.get("cell", ""),
-                metrics,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000)),
-            )
+    table, missing = registry_table(task)
+    for name in missing:
+        console.print(f"no registered model named {name}")
     console.print(table)
 
 

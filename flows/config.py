@@ -71,7 +71,7 @@ class Profile(BaseModel):
         parity_tolerance: Largest PyTorch-vs-onnxruntime difference an export may show.
         quantize: ``int8`` adds a dynamically quantised variant to each bundle if it passes the gate.
         int8_tolerance: The gate: largest loss of the promotion metric on the test split, in points
-            (0.01 of accuracy, F1 or MASE; 1 BLEU).
+            (0.01 of a metric in [0, 1]; see ``Task.metric_points``).
         tasks: Settings per registered task.
     """
 
@@ -118,6 +118,15 @@ def data_config(profile: Profile, task_name: str, data_dir: Path | None, work_di
         raise ConfigError(str(error.args[0])) from None
     if task_name not in profile.tasks:
         raise ConfigError(f"profile '{profile.name}' has no settings for task '{task_name}'")
+    from models.family import get_family  # torch: only once a profile is checked for a run
+
+    try:
+        get_family(task.family).options(profile.tasks[task_name].model)
+    except KeyError as error:
+        raise ConfigError(f"task '{task_name}': {error.args[0]}") from None
+    except ValidationError as error:
+        where = f"tasks.{task_name}.model.options"
+        raise ConfigError(f"profile '{profile.name}': {describe_validation(error, where)}") from None
     values = {"data_dir": data_dir, "cache_dir": work_dir / "cache", **profile.tasks[task_name].data}
     try:
         return task.config(**values)
@@ -175,3 +184,20 @@ def resolve_run(
         raise ConfigError(f"profile '{settings.name}' has no tasks")
     folder = Path(data_dir) if data_dir else default_data_dir()
     return settings, {name: data_config(settings, name, folder, Path(work_dir)) for name in names}
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs as a dict; the model's task checks and converts the values.
+
+    Raises:
+        ConfigError: For a pair without ``=`` or a key given twice.
+    """
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"--option {pair!r}: write it as KEY=VALUE, e.g. --option beam_width=5")
+        if key.strip() in options:
+            raise ConfigError(f"--option {key.strip()} is given twice")
+        options[key.strip()] = value.strip()
+    return options

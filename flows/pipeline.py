@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -21,15 +20,15 @@ from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
-from flows.retries import tracked_run, transient, with_retries
+from flows.retries import tracked_run, transient
+from flows.tracker import tracker
 from flows.tracking import (
     configure_tracking,
     git_commit,
     log_lineage,
-    use_experiment,
 )
 from models.config import Cell
-from serving.bundle import download_folder, resolve_bundle
+from serving.bundle import download_folder
 from serving.profile import profile_rows
 from serving.redaction import mask_credentials, masked_values
 from tasks import DataConfig, PreparedData, get_task
@@ -58,25 +57,23 @@ def run_task(
     task_ = get_task(task_name)
     settings = profile.tasks[task_name]
     prepared = prepare_data(task_name, config)
-    with_retries(lambda: use_experiment(f"seqops-{task_name}", work_dir), "set experiment")
+    tracker.use_experiment(f"seqops-{task_name}", work_dir)
     with tracked_run(f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
         data_params = masked_values({f"data.{k}": v for k, v in config.model_dump(mode="json").items()})
-        with_retries(lambda: mlflow.log_params(data_params), "params")
-        with_retries(
-            lambda: mlflow.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()}), "data stats"
-        )
+        tracker.log_params(data_params)
+        tracker.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()})
         tags = {
             "data_source": mask_credentials(prepared.source),
             "data_fingerprint": prepared.fingerprint,
             "git_commit": git_commit(),
             "profile": profile.name,
         }
-        with_retries(lambda: mlflow.set_tags(tags), "tag run")
+        tracker.set_tags(tags)
         log_lineage(prepared)
         training_profile = profile_rows(
             prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
         ).summary()
-        with_retries(lambda: mlflow.log_dict(training_profile, "training_input_profile.json"), "profile")
+        tracker.log_dict(training_profile, "training_input_profile.json")
         rows = []
         for cell in profile.cells:
             with (
@@ -102,19 +99,17 @@ def run_task(
             def rescore(version: str) -> float:
                 uri = f"models:/{model_name}/{version}"
                 with download_folder(uri) as downloads:
-                    bundle = with_retries(lambda: resolve_bundle(uri, downloads), f"download {uri}")
+                    bundle = tracker.download_bundle(uri, downloads)
                     scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
                 return scores[task_.promotion_metric]
 
             decision = promote_best(task_, rows, prepared.codec.graphs, prepared.fingerprint, rescore)
         else:
             decision = {"promoted": False, "reason": "registration off"}
-        with_retries(lambda: mlflow.log_dict(decision, "promotion.json"), "log promotion.json")
-        with_retries(lambda: mlflow.set_tag("promotion", decision["reason"]), "tag promotion")
+        tracker.log_dict(decision, "promotion.json")
+        tracker.set_tag("promotion", decision["reason"])
         compared = {f"promotion_{side}": decision.get(side) for side in ("candidate", "champion")}
-        with_retries(
-            lambda: mlflow.log_metrics({k: v for k, v in compared.items() if v is not None}), "promotion"
-        )
+        tracker.log_metrics({k: v for k, v in compared.items() if v is not None})
     create_table_artifact(
         table=rows,
         key=f"seqops-{task_name.replace('_', '-')}-cells",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.table import Table
 
-from tasks import get_task
+from tasks import Task, get_task
 
 
 def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
@@ -14,17 +15,8 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
     tables = []
     for result in results:
         rows = result["cells"]
-        promoted_by = get_task(result["task"]).promotion_metric
-        # To keep the table readable: baselines (naive_*, seasonal_naive_*) and int8 scores only on
-        # the promotion metric; per-class recalls and translation length ratios only in MLflow.
-        metrics = [
-            k
-            for k in (rows[0] if rows else {})
-            if k.startswith("test_")
-            and ("naive" not in k or k.endswith(f"_{promoted_by}"))
-            and (not k.endswith("_int8") or k == f"test_{promoted_by}_int8")
-            and not k.startswith(("test_recall_", "test_length_ratio", "test_rejected"))
-        ]
+        task = get_task(result["task"])
+        metrics = summary_metrics(task, list(rows[0]) if rows else [])
         columns = {
             "cell": "cell",
             "epochs": "epochs",
@@ -46,6 +38,20 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
             table.add_row(*(_cell(row.get(key, "")) for key in columns))
         tables.append(table)
     return tables
+
+
+def summary_metrics(task: Task, keys: list[str]) -> list[str]:
+    """The ``test_*`` keys of a result row that a summary table shows.
+
+    The task's ``summary_metrics`` in its order (every test metric when it names none), then the
+    promotion metric of the int8 variant.
+    """
+    tested = [key for key in keys if key.startswith("test_")]
+    chosen = [f"test_{name}" for name in task.summary_metrics] or [
+        k for k in tested if not k.endswith("_int8")
+    ]
+    chosen.append(f"test_{task.promotion_metric}_int8")
+    return [key for key in chosen if key in tested]
 
 
 def _cell(value: Any) -> str:
@@ -73,3 +79,45 @@ def drift_table(drift: list[dict[str, Any]]) -> Table:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+def registry_table(task: str | None) -> tuple[Table, list[str]]:
+    """Registered seqops model versions (of one task, or all), their aliases, cells and test metrics.
+
+    Returns:
+        The table, and the names asked for that are not registered.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from flows.tracker import tracker
+
+    missing = []
+    table = Table("model", "version", "aliases", "cell", "metrics", "created")
+    names = (
+        [f"seqops-{task}"]
+        if task
+        else [m.name for m in tracker.search_registered_models("name LIKE 'seqops-%'")]
+    )
+    for name in names:
+        try:
+            registered = tracker.get_registered_model(name)
+        except MlflowException:  # a permanent error: no such model (outages end as TrackingUnavailable)
+            missing.append(name)
+            continue
+        aliases: dict[str, list[str]] = {}
+        for alias, number in registered.aliases.items():
+            aliases.setdefault(str(number), []).append(alias)
+        found = tracker.search_model_versions(f"name='{name}'")
+        for version in sorted(found, key=lambda v: int(v.version)):
+            metrics = ", ".join(
+                f"{k[5:]}={float(v):.3f}" for k, v in sorted(version.tags.items()) if k.startswith("test_")
+            )
+            table.add_row(
+                name,
+                str(version.version),
+                ",".join(aliases.get(str(version.version), [])),
+                version.tags.get("cell", ""),
+                metrics,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000)),
+            )
+    return table, missing

@@ -1,11 +1,11 @@
-"""MLflow tracking and registry: embedded defaults, retries, curves, plots, registration, promotion."""
+"""MLflow tracking: embedded defaults, curves, lineage, task diagnostics, the logged model, registration."""
 
 from __future__ import annotations
 
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import matplotlib
 
@@ -13,19 +13,16 @@ matplotlib.use("Agg")  # headless: plots are files for MLflow, never windows
 import matplotlib.pyplot as plt
 import mlflow
 import mlflow.data.huggingface_dataset
-import numpy as np
 import pytorch_lightning as pl
 from mlflow.models.model import ModelInfo
-from mlflow.tracking import MlflowClient
 
 from flows.failures import install_log_hygiene
-from flows.retries import with_retries
+from flows.tracker import tracker
+from models.family import get_family
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from serving.report import use_tracking_uri
 from tasks import Codec, PreparedData, Task
-from tasks.common.classification import confusion_matrix
-
-T = TypeVar("T")
+from tasks.common.hooks import Evaluation, Figure
 
 
 def configure_tracking() -> str:
@@ -41,43 +38,42 @@ def configure_tracking() -> str:
     return use_tracking_uri()
 
 
-def use_experiment(name: str, work_dir: Path) -> str:
-    """Create (if needed) and activate an experiment; local stores keep artifacts under ``work_dir``."""
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        local = mlflow.get_tracking_uri().startswith(("sqlite:", "file:"))
-        location = (work_dir / "mlartifacts" / name).resolve().as_uri() if local else None
-        mlflow.create_experiment(name, artifact_location=location)
-    return mlflow.set_experiment(name).experiment_id
-
-
 class EpochMetricsToMlflow(pl.Callback):
     """Logs every epoch's training and validation metrics to the active MLflow run (learning curves)."""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Log ``trainer.callback_metrics`` with the epoch as step."""
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-        with_retries(lambda: mlflow.log_metrics(metrics, step=trainer.current_epoch), "log epoch metrics")
+        tracker.log_metrics(metrics, step=trainer.current_epoch)
 
 
-def confusion_matrix_figure(matrix: np.ndarray, labels: list[str], title: str) -> plt.Figure:
-    """A labelled confusion-matrix heat map with counts in the cells."""
-    figure, axes = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 2))
-    axes.imshow(matrix, cmap="Blues")
-    axes.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xticklabels=labels,
-        yticklabels=labels,
-        xlabel="predicted",
-        ylabel="true",
-        title=title,
-    )
-    for (row, column), count in np.ndenumerate(matrix):
-        colour = "white" if count > matrix.max() / 2 else "black"
-        axes.text(column, row, str(count), ha="center", va="center", color=colour)
-    figure.tight_layout()
-    return figure
+class EpochSamplesToMlflow(pl.Callback):
+    """Logs what a task's ``training_samples`` hook makes of the network in training, after every epoch.
+
+    Args:
+        task_: The task being trained (most tasks have no samples: then nothing runs).
+        codec: Its codec.
+    """
+
+    def __init__(self, task_: Task, codec: Codec):
+        self.task, self.codec = task_, codec
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Run the hook with the network in eval mode, log each text as ``samples/epoch-<n>-<name>.txt``."""
+        network, runner = module.network, None
+        training = network.training
+
+        def run(graph: str, feeds: dict[str, Any]) -> dict[str, Any]:
+            nonlocal runner
+            runner = runner or get_family(self.task.family).torch_runner(network)
+            return runner(graph, feeds)
+
+        try:
+            texts = self.task.training_samples(run, self.codec)
+        finally:
+            network.train(training)
+        for name, text in texts.items():
+            tracker.log_text(text, f"samples/epoch-{trainer.current_epoch:03d}-{name}.txt")
 
 
 def git_commit() -> str:
@@ -96,27 +92,20 @@ def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> s
     Returns:
         The new version number.
     """
-    version = with_retries(lambda: mlflow.register_model(model_uri, model_name), "register model")
-    client = MlflowClient()
+    version = tracker.register_model(model_uri, model_name)
     for key, value in tags.items():
-        with_retries(
-            lambda k=key, v=value: client.set_model_version_tag(model_name, version.version, k, str(v)),
-            f"tag version {key}",
-        )
+        tracker.set_model_version_tag(model_name, version.version, key, str(value))
     return version.version
 
 
 def log_bundle_model(bundle_dir: Path) -> ModelInfo:
     """Log a bundle as the active run's pyfunc model (the bundle under ``artifacts/bundle``)."""
-    return with_retries(
-        lambda: mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MODEL_CODE),
-            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-            pip_requirements=PIP_REQUIREMENTS,
-            code_paths=CODE_PATHS,
-        ),
-        "log pyfunc model",
+    return tracker.log_pyfunc_model(
+        name="model",
+        python_model=str(MODEL_CODE),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        pip_requirements=PIP_REQUIREMENTS,
+        code_paths=CODE_PATHS,
     )
 
 
@@ -128,74 +117,28 @@ def log_lineage(prepared: PreparedData) -> None:
             dataset = mlflow.data.huggingface_dataset.from_huggingface(
                 prepared.splits[split], path=prepared.source, name=split, digest=prepared.fingerprint
             )
-            with_retries(lambda d=dataset, c=context: mlflow.log_input(d, context=c), "log dataset input")
+            tracker.log_input(dataset, context)
 
 
-def forecast_figure(
-    histories: np.ndarray, futures: np.ndarray, forecasts: np.ndarray, title: str, panels: int = 4
-) -> plt.Figure:
-    """History, actual future and forecast for a few test windows spread over the test period."""
-    figure, axes = plt.subplots(panels, 1, figsize=(9, 2.2 * panels), sharex=True)
-    lookback, horizon = histories.shape[1], futures.shape[1]
-    for axis, index in zip(axes, np.linspace(0, len(histories) - 1, panels).astype(int), strict=True):
-        axis.plot(range(lookback), histories[index], color="grey", label="history")
-        axis.plot(range(lookback, lookback + horizon), futures[index], color="black", label="actual")
-        axis.plot(range(lookback, lookback + horizon), forecasts[index], color="tab:red", label="forecast")
-        axis.set_ylabel(f"window {index}")
-    axes[0].legend(loc="upper left", ncol=3)
-    axes[0].set_title(title)
-    axes[-1].set_xlabel("time step")
-    figure.tight_layout()
-    return figure
+def log_diagnostics(
+    task_: Task, bundle_dir: Path, split: Any, scored: tuple[list[dict[str, Any]], Any], title: str
+) -> None:
+    """Log the plots and tables a task's ``diagnostics`` hook makes of a trained model's test predictions.
 
-
-def attention_figure(records: list[dict[str, Any]], title: str) -> plt.Figure:
-    """Attention heat maps, one per translated sentence: output tokens down, source tokens across."""
-    figure, axes = plt.subplots(len(records), 1, figsize=(9, 3.2 * len(records)))
-    for axis, record in zip(np.atleast_1d(axes), records, strict=True):
-        axis.imshow(np.array(record["attention"]), cmap="viridis", aspect="auto")
-        axis.set_xticks(range(len(record["source_tokens"])), record["source_tokens"], rotation=60, fontsize=7)
-        axis.set_yticks(range(len(record["target_tokens"])), record["target_tokens"], fontsize=7)
-    np.atleast_1d(axes)[0].set_title(title)
-    figure.tight_layout()
-    return figure
-
-
-def log_translation_examples(task_: Task, bundle_dir: Path, split: Any, title: str, count: int = 20) -> None:
-    """Log attention heat maps of four test sentences and a table of example translations."""
+    Args:
+        task_: The task.
+        bundle_dir: The exported bundle, which the hook may run on other rows or options.
+        split: The test split.
+        scored: The test predictions and the references they were scored against.
+        title: A caption naming the task and cell.
+    """
     from serving.predictor import Predictor
 
     predictor = Predictor(bundle_dir)
-    rows, references = task_.references(split.select(range(min(count, len(split)))), predictor.codec)
-    attended = predictor.predict_rows(rows[:4], keep_attention=True)
-    figure = attention_figure(attended, title)
-    with_retries(lambda: mlflow.log_figure(figure, "attention.png"), "log attention.png")
-    plt.close(figure)
-    beam = predictor.predict_rows(rows)
-    greedy = predictor.predict_rows(rows, beam_width=1)
-    table = {
-        "source": [r["text"] for r in rows],
-        "reference": references,
-        "beam": [p["translation"] for p in beam],
-        "greedy": [p["translation"] for p in greedy],
-        "beam_score": [p["score"] for p in beam],
-    }
-    with_retries(lambda: mlflow.log_table(table, "examples.json"), "log example translations")
-
-
-def log_plots(
-    task_: Task, codec: Codec, predictions: list[dict[str, Any]], references: Any, title: str
-) -> None:
-    """Log the task kind's diagnostic plot: a confusion matrix, or forecasts against actuals."""
-    if task_.kind == "classification":
-        predicted = np.array([p["label_id"] for p in predictions])
-        matrix = confusion_matrix(predicted, np.array(references), len(codec.labels))
-        figure, name = confusion_matrix_figure(matrix, codec.labels, title), "confusion_matrix.png"
-    elif task_.kind == "regression":
-        forecasts = np.array([p["forecast"] for p in predictions])
-        figure = forecast_figure(references.histories, references.futures, forecasts, title)
-        name = "forecast_vs_actual.png"
-    else:
-        return
-    with_retries(lambda: mlflow.log_figure(figure, name), f"log {name}")
-    plt.close(figure)
+    evaluation = Evaluation(predictor.codec, split, *scored, predictor.predict_rows, title)
+    for artifact in task_.diagnostics(evaluation):
+        if isinstance(artifact, Figure):
+            tracker.log_figure(artifact.figure, artifact.name)
+            plt.close(artifact.figure)
+        else:
+            tracker.log_table(artifact.columns, artifact.name)

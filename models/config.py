@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ class ModelConfig(BaseModel):
         bidirectional: Also read each sequence backwards (within its own length).
         dropout: Dropout on embeddings, between layers and before the head.
         pooling: How per-step outputs become one vector: ``last`` valid step, masked ``mean`` or ``max``.
+        options: Settings only the task's network family knows (its ``Family.options_model``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,6 +32,7 @@ class ModelConfig(BaseModel):
     bidirectional: bool = False
     dropout: float = Field(0.3, ge=0.0, lt=1.0)
     pooling: Literal["last", "mean", "max"] = "last"
+    options: dict[str, Any] = {}
 
 
 class TrainConfig(BaseModel):
@@ -49,7 +51,7 @@ class TrainConfig(BaseModel):
         num_threads: Torch intra-op threads; 0 keeps torch's default.
         limit_train_batches: Cap on training batches per epoch (smoke runs); ``None`` uses them all.
         loss: Regression loss, ``mse`` or ``mae`` (classification always uses cross-entropy).
-        label_smoothing: Share of each target's probability spread over the vocabulary (translation).
+        label_smoothing: Share of each target token's probability spread over the vocabulary (token targets).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,10 @@ import pyarrow as pa
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+from models.config import TrainConfig
+
+VALIDATION_BATCH_SIZE = 256  # evaluation holds no gradients: larger batches, fewer steps
 
 
 class PaddedSequences(Dataset):
@@ -22,7 +26,7 @@ class PaddedSequences(Dataset):
             torch.tensor(np.asarray(s)) if len(s) else torch.zeros(1, *np.shape(s)[1:], dtype=torch.long)
             for s in sequences
         ]
-        # Sequence targets (translation) become tensors too; class ids stay ints.
+        # Sequence targets (a target sentence per source) become tensors too; class ids stay ints.
         self.targets = [torch.tensor(np.asarray(t)) if np.ndim(t) else t for t in targets]
 
     def __len__(self) -> int:
@@ -109,6 +113,31 @@ def sequence_loader(
         sampler = BucketBatchSampler([len(s) for s in dataset.sequences], batch_size, seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_batch)
     return DataLoader(dataset, batch_size=batch_size, collate_fn=pad_batch)
+
+
+def sequence_loaders(
+    splits: Any, column: str, targets: Callable[[Any], Sequence[Any]], config: TrainConfig
+) -> tuple[DataLoader, DataLoader]:
+    """Training (bucketed, shuffled) and validation loaders of the ``train`` and ``validation`` splits.
+
+    Args:
+        splits: ``datasets.DatasetDict`` holding both splits.
+        column: The list-valued column of inputs (token ids or vectors per step).
+        targets: Gives a split's targets (its labels, or its target sequences).
+        config: Batch size and seed of the training batches.
+
+    Returns:
+        The training and the validation loader.
+    """
+    train, validation = splits["train"], splits["validation"]
+    return (
+        sequence_loader(
+            ragged_column(train, column), targets(train), config.batch_size, shuffle=True, seed=config.seed
+        ),
+        sequence_loader(
+            ragged_column(validation, column), targets(validation), VALIDATION_BATCH_SIZE, shuffle=False
+        ),
+    )
 
 
 def series_loader(

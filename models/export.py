@@ -1,4 +1,10 @@
-"""ONNX export of trained networks and the PyTorch-vs-onnxruntime parity check that gates it."""
+"""ONNX export of trained networks and the PyTorch-vs-onnxruntime parity check that gates it.
+
+``export_graphs`` is the one entry point: it hands the network to its family (``models.family``),
+which writes the graphs its task's codec runs. What families share lives here: the traced export,
+example inputs of token ids or real-valued steps, and ``export_checked``, the export and parity
+check of a single ``(inputs, lengths) -> output`` graph.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,11 @@ import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from torch import nn
 
-from models.folded_export import can_fold, folded_classifier_graph
+from models.family import get_family
 from tasks.common.errors import first_line
 
 ExampleMaker = Callable[[int, int, int], dict[str, torch.Tensor]]  # (batch, length, seed) -> named inputs
+GraphBuilder = Callable[[nn.Module], onnx.ModelProto]  # builds a graph from the weights instead of a trace
 # onnxruntime's own exception types (none is a RuntimeError), raised for a graph it cannot load or run,
 # e.g. one whose batch or time axis the export froze at its example's size.
 ONNXRUNTIME_ERRORS = (
@@ -53,14 +60,6 @@ def series_batch(input_size: int, batch: int, length: int, seed: int) -> dict[st
     generator = torch.Generator().manual_seed(seed)
     lengths = _lengths(batch, length, generator)
     return {"inputs": torch.randn(batch, length, input_size, generator=generator), "lengths": lengths}
-
-
-def example_maker(shape: dict[str, int]) -> tuple[ExampleMaker, str]:
-    """Example inputs and the output name for a network of the given codec shape."""
-    output = "forecast" if "horizon" in shape else "logits"
-    if "vocab_size" in shape:
-        return (lambda b, n, s: token_batch(shape["vocab_size"], b, n, s)), output
-    return (lambda b, n, s: series_batch(shape["input_size"], b, n, s)), output
 
 
 def export_onnx(network: nn.Module, path: Path, example: dict[str, torch.Tensor], output: str) -> Path:
@@ -116,16 +115,24 @@ def parity_error(network: nn.Module, path: Path, inputs: dict[str, torch.Tensor]
     return float(np.abs(expected - actual).max())
 
 
-def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolerance: float = 1e-4) -> float:
+def export_checked(
+    network: nn.Module,
+    path: Path,
+    make: ExampleMaker,
+    output: str,
+    tolerance: float = 1e-4,
+    build: GraphBuilder | None = None,
+) -> float:
     """Export at batch 4 x length 12, then check parity at batch 7 x length 23 (shapes unseen at export).
 
-    One-layer token classifiers get the folded graph of ``models.folded_export`` instead of a trace.
-
     Args:
-        network: The trained network.
-        path: Where to write the ``.onnx`` file.
-        shape: The codec's ``network_shape()`` (vocabulary or input size, classes or horizon).
+        network: The trained network, ``(inputs, lengths) -> output``.
+        path: Where to write the ``.onnx`` file (its folder is created).
+        make: Example inputs ``(batch, length, seed) -> named tensors`` (``token_batch``, ``series_batch``).
+        output: Name of the graph's output.
         tolerance: Largest allowed absolute difference.
+        build: Builds the graph from the network's weights instead of tracing it (a family's own graph,
+            written with ``onnx.helper``), checked just the same.
 
     Returns:
         The parity error, at most ``tolerance``.
@@ -134,10 +141,9 @@ def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolera
         ParityError: If the error exceeds ``tolerance`` or onnxruntime cannot run the graph at those
             shapes; the exported file is removed.
     """
-    make, output = example_maker(shape)
-    if can_fold(network):  # a faster graph for one-layer token classifiers, checked just the same
+    if build is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(folded_classifier_graph(network), path)
+        onnx.save(build(network), path)
     else:
         export_onnx(network, path, make(4, 12, 0), output)
     try:
@@ -154,13 +160,14 @@ def export_checked(network: nn.Module, path: Path, shape: dict[str, int], tolera
 
 
 def export_graphs(
-    network: nn.Module, directory: Path, shape: dict[str, int], tolerance: float = 1e-4
+    family: str, network: nn.Module, directory: Path, shape: dict[str, int], tolerance: float = 1e-4
 ) -> float:
     """Export a trained network as the ONNX graphs its task serves, each checked for parity.
 
     Args:
+        family: The network family that built it (the task's ``family``).
         network: The trained network.
-        directory: Folder for ``model.onnx`` (or ``encoder.onnx`` + ``decoder_step.onnx`` for seq2seq).
+        directory: Folder for the graphs the task's codec names (``model.onnx``, or one per graph).
         shape: The codec's ``network_shape()``.
         tolerance: Largest allowed difference between PyTorch and onnxruntime.
 
@@ -169,10 +176,6 @@ def export_graphs(
 
     Raises:
         ParityError: If the graphs disagree with PyTorch; nothing is left in ``directory``.
+        tasks.common.plugins.PluginError: If no package registers ``family``.
     """
-    if "target_vocab_size" in shape:
-        from models.seq2seq_export import export_seq2seq_checked  # imports this module
-
-        return export_seq2seq_checked(network, directory, shape, tolerance)
-    directory.mkdir(parents=True, exist_ok=True)
-    return export_checked(network, directory / "model.onnx", shape, tolerance)
+    return get_family(family).export(network, directory, shape, tolerance)

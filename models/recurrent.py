@@ -1,4 +1,4 @@
-"""Recurrent networks: an encoder over padded batches and the heads that sit on it.
+"""The recurrent encoder every network family builds on, and its masking helpers.
 
 Padding is handled with lengths and masks rather than ``pack_padded_sequence``, because packed
 sequences do not export to ONNX. The backward direction of a bidirectional layer reads each
@@ -110,46 +110,3 @@ class RecurrentEncoder(nn.Module):
         hidden = backward_final.shape[2]
         backward = torch.gather(backward_final, 1, last[:, :, :hidden]).squeeze(1)
         return torch.cat([final[:, :hidden], backward], dim=-1)
-
-
-class SequenceClassifier(nn.Module):
-    """Recurrent encoder plus a linear layer over the pooled vector: ``logits = W h + b``."""
-
-    def __init__(
-        self,
-        config: ModelConfig,
-        num_classes: int,
-        vocab_size: int | None = None,
-        input_size: int | None = None,
-    ):
-        super().__init__()
-        self.encoder = RecurrentEncoder(config, vocab_size=vocab_size, input_size=input_size)
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(self.encoder.output_size, num_classes)
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Return class logits ``(batch, num_classes)``."""
-        _, pooled = self.encoder(inputs, lengths)
-        return self.head(self.dropout(pooled))
-
-
-class Forecaster(nn.Module):
-    """Recurrent encoder over real-valued steps plus a linear layer giving all ``horizon`` steps at once.
-
-    The head predicts the change from the last observed target value (channel 0): an untrained
-    model starts as the naive forecast and learning only has to add what history explains.
-    """
-
-    def __init__(self, config: ModelConfig, input_size: int, horizon: int):
-        super().__init__()
-        self.encoder = RecurrentEncoder(config, input_size=input_size)
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(self.encoder.output_size, horizon)
-        nn.init.zeros_(self.head.weight)  # start exactly at the naive forecast
-        nn.init.zeros_(self.head.bias)
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Return the forecast ``(batch, horizon)`` in the scaled units of the target."""
-        _, pooled = self.encoder(inputs, lengths)
-        last_target = torch.gather(inputs[:, :, 0], 1, (lengths - 1).unsqueeze(1))
-        return last_target + self.head(self.dropout(pooled))

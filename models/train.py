@@ -1,4 +1,8 @@
-"""Fit a network with Lightning: early stopping, checkpoints, clipping, best weights restored."""
+"""Fit a network with Lightning: early stopping, checkpoints, clipping, best weights restored.
+
+Generic over network families (``models.family``): the family named by the task builds the network,
+its LightningModule and its loaders; this module only runs and checkpoints the fit.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
-from torch.utils.data import DataLoader
 
-from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
-from models.data import ragged_column, sequence_loader, series_loader
-from models.forecaster_module import ForecasterModule
-from models.recurrent import Forecaster, SequenceClassifier
-from models.seq2seq import Seq2Seq
-from models.seq2seq_module import Seq2SeqModule
+from models.family import get_family
 from tasks import PreparedData
 
 LAST_CHECKPOINT = "last.ckpt"
@@ -36,6 +34,7 @@ class FitResult:
 
     Attributes:
         network: The network with the best validation weights loaded, in eval mode.
+        family: The network family that built it (what exports or restores it).
         best_score: Best value of the monitored validation metric.
         monitor: Name of that metric.
         epochs: Epochs run before stopping.
@@ -46,30 +45,13 @@ class FitResult:
     """
 
     network: nn.Module
+    family: str
     best_score: float
     monitor: str
     epochs: int
     seconds: float
     checkpoint: Path
     resumed_from_epoch: int | None = None
-
-
-def build_module(
-    shape: dict[str, int], model_config: ModelConfig, train_config: TrainConfig
-) -> pl.LightningModule:
-    """The LightningModule for a network shape (the codec's ``network_shape()``): its kind and sizes."""
-    if "target_vocab_size" in shape:
-        network = Seq2Seq(model_config, shape["vocab_size"], shape["target_vocab_size"])
-        return Seq2SeqModule(network, train_config)
-    if "horizon" in shape:
-        return ForecasterModule(Forecaster(model_config, shape["input_size"], shape["horizon"]), train_config)
-    network = SequenceClassifier(
-        model_config,
-        num_classes=shape["num_classes"],
-        vocab_size=shape.get("vocab_size"),
-        input_size=shape.get("input_size"),
-    )
-    return ClassifierModule(network, shape["num_classes"], train_config)
 
 
 def save_network(network: nn.Module, path: Path) -> Path:
@@ -79,46 +61,27 @@ def save_network(network: nn.Module, path: Path) -> Path:
     return path
 
 
-def restore_network(shape: dict[str, int], model_config: ModelConfig, weights: Path) -> nn.Module:
+def restore_network(
+    family: str, shape: dict[str, int], model_config: ModelConfig, weights: Path
+) -> nn.Module:
     """Rebuild a trained network from the weights ``save_network`` wrote, in eval mode.
 
     Args:
+        family: The network family that built it (the task's ``family``).
         shape: The codec's ``network_shape()``.
         model_config: The network settings it was trained with.
         weights: The state-dict file.
+
+    Returns:
+        The network with those weights, in eval mode.
     """
-    network = build_module(shape, model_config, TrainConfig()).network
+    network = get_family(family).build_network(shape, model_config)
     network.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
     return network.eval()
 
 
-def build_loaders(prepared: PreparedData, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
-    """Training (shuffled) and validation loaders for the prepared splits."""
-    train, validation = prepared.splits["train"], prepared.splits["validation"]
-    shape = prepared.codec.network_shape()
-    if "horizon" in shape:
-        train, validation = train.with_format("numpy")[:], validation.with_format("numpy")[:]
-        return (
-            series_loader(
-                train["inputs"], train["targets"], config.batch_size, shuffle=True, seed=config.seed
-            ),
-            series_loader(validation["inputs"], validation["targets"], 256, shuffle=False),
-        )
-    column = "input_ids" if "vocab_size" in shape else "inputs"
-    targets = (
-        (lambda split: ragged_column(split, "target_ids"))
-        if "target_vocab_size" in shape
-        else (lambda split: split["label"])
-    )
-    return (
-        sequence_loader(
-            ragged_column(train, column), targets(train), config.batch_size, shuffle=True, seed=config.seed
-        ),
-        sequence_loader(ragged_column(validation, column), targets(validation), 256, shuffle=False),
-    )
-
-
 def train(
+    family: str,
     prepared: PreparedData,
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -134,6 +97,7 @@ def train(
     training starts afresh. The caller makes sure the folder belongs to this training only.
 
     Args:
+        family: The network family that learns the task (the task's ``family``).
         prepared: Encoded splits and codec from ``Task.prepare``.
         model_config: Network shape (cell, sizes, pooling...).
         train_config: Optimiser, schedule, clipping, epochs and early-stopping patience.
@@ -149,12 +113,15 @@ def train(
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # The folder holds the lock file, and the checkpoints it is meant to resume from.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    chosen = get_family(family)  # an unknown family fails before any work
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     pl.seed_everything(train_config.seed, workers=True, verbose=False)
-    module = build_module(prepared.codec.network_shape(), model_config, train_config)
-    network = module.network
-    train_loader, val_loader = build_loaders(prepared, train_config)
+    # The network first: its weights are the first draws after the seed, whatever the family.
+    shape = prepared.codec.network_shape()
+    network = chosen.build_network(shape, model_config)
+    module = chosen.build_module(network, shape, train_config)
+    train_loader, val_loader = chosen.loaders(prepared, train_config)
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         monitor=module.monitor,
@@ -189,13 +156,14 @@ def train(
     module.load_state_dict(state["state_dict"])
     network.eval()
     return FitResult(
-        network,
-        float(checkpoint.best_model_score),
-        module.monitor,
-        trainer.current_epoch,
-        seconds,
-        Path(checkpoint.best_model_path),
-        resume[1] if resume else None,
+        network=network,
+        family=family,
+        best_score=float(checkpoint.best_model_score),
+        monitor=module.monitor,
+        epochs=trainer.current_epoch,
+        seconds=seconds,
+        checkpoint=Path(checkpoint.best_model_path),
+        resumed_from_epoch=resume[1] if resume else None,
     )
 
 

@@ -30,6 +30,8 @@ from serving.parts import ChunkResult, PartStore, errors_path, output_format
 from serving.predictor import Predictor
 from serving.profile import InputProfile
 from serving.report import BatchReport
+from tasks import Task
+from tasks.common.hooks import InvalidOptions
 
 
 def run_batch(
@@ -39,8 +41,8 @@ def run_batch(
     chunk_size: int = 10_000,
     threads: int | None = None,
     show_progress: bool = True,
-    series: bool = False,
-    beam_width: int | None = None,
+    reader: str | None = None,
+    options: dict[str, Any] | None = None,
     quantize: str | None = None,
     workers: int = 1,
     scheduler: str | None = None,
@@ -54,8 +56,8 @@ def run_batch(
         chunk_size: Rows read, predicted and written at a time; bounds memory and is the unit of resumption.
         threads: onnxruntime intra-op threads (default: every core; 1 per Dask worker).
         show_progress: Draw a progress bar on the terminal.
-        series: Read a CSV as one time series (forecasting) and forecast from its last steps.
-        beam_width: Translation: beams kept while decoding (1 is greedy), instead of the model's own.
+        reader: Read the whole input as one row with this reader of the model's task (``Task.readers``).
+        options: Inference options of the model's task (``Task.inference_options``), such as a beam width.
         quantize: ``"int8"`` to run the bundle's int8 graphs (only present when they passed the gate).
         workers: Dask worker processes on a local cluster; 1 runs in this process.
         scheduler: Address of a Dask scheduler to run on instead of a local cluster.
@@ -65,24 +67,21 @@ def run_batch(
 
     Raises:
         JobError: For a missing or unreadable input, an output that is a folder, unwritable, the input
-            itself or being written by another job (``OutputBusy``), or an option the model does not
-            support.
+            itself or being written by another job (``OutputBusy``), or a reader or option the model's task
+            does not offer.
         BundleError: Naming the bundle file that is missing, unreadable or mistyped.
     """
     started = time.perf_counter()
     input_kind = check_input(input_path)  # everything is checked before anything is written
-    if series and input_kind != "csv":
-        raise JobError("--series reads a CSV file with one line per time step")
     check_paths(input_path, output_path)
     kind = output_format(output_path)
     predictor = Predictor(model_dir, threads=threads, quantize=quantize)
-    columns = getattr(predictor.codec, "columns", None) if series else None
-    if series and columns is None:
-        raise JobError(f"--series needs a forecasting model; this one serves '{predictor.task.name}'")
-    if beam_width is not None and predictor.task.kind != "seq2seq":
-        raise JobError(f"--beam-width needs a translation model; this one serves '{predictor.task.name}'")
-    options = {} if beam_width is None else {"beam_width": beam_width}
-    signature = job_signature(model_dir, input_path, output_path, chunk_size, series, options, quantize)
+    check_reader(predictor.task, reader, input_kind)
+    try:
+        options = predictor.task.check_options(options or {})
+    except InvalidOptions as error:
+        raise JobError(str(error)) from None
+    signature = job_signature(model_dir, input_path, output_path, chunk_size, reader, options, quantize)
     with OutputLock(output_path):
         store = PartStore(output_path, signature)
         finished = store.finished()
@@ -93,13 +92,14 @@ def run_batch(
                 bar = progress.add_task("predict", total=input_size(input_path), rows=0)
 
                 def pending() -> Iterator[RawChunk]:
-                    for chunk in iter_chunks(input_path, chunk_size, series, skip=frozenset(finished)):
+                    whole_file = reader is not None
+                    for chunk in iter_chunks(input_path, chunk_size, whole_file, skip=frozenset(finished)):
                         seen["chunks"] = chunk.index + 1
                         yield chunk
 
                 shards = (workers, scheduler, threads)
                 for result, position in _results(
-                    predictor, model_dir, pending(), kind, options, columns, shards, seen
+                    predictor, model_dir, pending(), kind, options, reader, shards, seen
                 ):
                     store.save(result)
                     done_now += result.stats["rows"]
@@ -143,7 +143,7 @@ def _results(
     chunks: Iterator[RawChunk],
     kind: str,
     options: dict[str, Any],
-    columns: list[str] | None,
+    reader: str | None,
     shards: tuple[int, str | None, int | None],
     seen: dict[str, int],
 ) -> Iterator[tuple[ChunkResult, int]]:
@@ -158,7 +158,7 @@ def _results(
         def prepared() -> Iterator[Any]:
             for chunk in chunks:
                 positions[chunk.index] = chunk.position
-                yield prepare_chunk(predictor, chunk, columns)
+                yield prepare_chunk(predictor, chunk, reader)
 
         for ready in prefetched(prepared()):
             yield finish_chunk(predictor, ready, kind, options), positions.pop(ready.index)
@@ -174,7 +174,7 @@ def _results(
 
     with DaskShards(workers, scheduler, threads) as cluster:
         seen["lanes"] = cluster.lanes
-        for result in cluster.map(model_dir, tracked(), kind, options, columns, predictor.quantize):
+        for result in cluster.map(model_dir, tracked(), kind, options, reader, predictor.quantize):
             yield result, positions.pop(result.index)
 
 
@@ -183,7 +183,7 @@ def job_signature(
     input_path: Path,
     output_path: Path,
     chunk_size: int,
-    series: bool,
+    reader: str | None,
     options: dict[str, Any],
     quantize: str | None,
 ) -> dict[str, Any]:
@@ -198,12 +198,30 @@ def job_signature(
                 "output": str(output_path.resolve()),
                 "model": bundle_digest(model_dir),  # graphs, int8 graphs, codec assets
                 "chunk_size": chunk_size,
-                "series": series,
+                "reader": reader,
                 "options": options,
                 "quantize": quantize,
             }
         )
     )
+
+
+def check_reader(task: Task, reader: str | None, input_kind: str) -> None:
+    """Refuse a reader the model's task does not offer, or an input format it cannot read.
+
+    Raises:
+        JobError: Naming the readers the task offers, or the formats the reader reads.
+    """
+    if reader is None:
+        return
+    offered = task.readers.get(reader)
+    if offered is None:
+        readers = "; ".join(f"{name}: {r.description}" for name, r in task.readers.items()) or "none"
+        raise JobError(f"--reader {reader}: the model's task '{task.name}' offers readers: {readers}")
+    if input_kind not in offered.formats:
+        raise JobError(
+            f"--reader {reader} reads {' or '.join(offered.formats)} files ({offered.description})"
+        )
 
 
 def _progress(show: bool) -> Progress:

@@ -1,7 +1,7 @@
 """A model bundle on disk: how it is written, found, fingerprinted and checked before it is served.
 
-A bundle is a folder holding the ONNX graphs the task's codec names (``model.onnx``, or
-``encoder.onnx`` and ``decoder_step.onnx`` for translation), ``bundle.json`` (task name and metadata)
+A bundle is a folder holding the ONNX graphs the task's codec names (``model.onnx``, or several such
+as an encoder and a decoder step), ``bundle.json`` (task name and metadata)
 and the codec's assets (tokenizers, label names, scalers). It is what gets logged to MLflow and served.
 Loading one checks every file the codec needs; a missing, truncated or corrupt one is a
 ``BundleError`` naming it, never a traceback from deep inside a library.

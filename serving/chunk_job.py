@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from serving.chunks import RawChunk
@@ -47,12 +48,17 @@ class PreparedChunk:
     seconds: float
 
 
-def prepare_chunk(
-    predictor: Predictor, chunk: RawChunk, series_columns: list[str] | None = None
-) -> PreparedChunk:
-    """Parse a chunk's rows, set the invalid ones aside with their reason, and encode the rest."""
+def prepare_chunk(predictor: Predictor, chunk: RawChunk, reader: str | None = None) -> PreparedChunk:
+    """Parse a chunk's rows, set the invalid ones aside with their reason, and encode the rest.
+
+    Args:
+        predictor: The onnxruntime predictor.
+        chunk: The raw chunk.
+        reader: The task's whole-file reader that reads it (``seqops predict --reader``), if any.
+    """
     started = time.perf_counter()
-    rows = chunk_rows(chunk, series_columns)
+    whole_file = partial(predictor.task.readers[reader].read, codec=predictor.codec) if reader else None
+    rows = chunk_rows(chunk, whole_file)
     good, items, errors = [], [], []
     for number, record in rows:
         try:
@@ -108,10 +114,10 @@ def predict_chunk(
     chunk: RawChunk,
     output_kind: str,
     options: dict[str, Any],
-    series_columns: list[str] | None = None,
+    reader: str | None = None,
 ) -> ChunkResult:
     """Both stages at once (what a Dask worker runs)."""
-    return finish_chunk(predictor, prepare_chunk(predictor, chunk, series_columns), output_kind, options)
+    return finish_chunk(predictor, prepare_chunk(predictor, chunk, reader), output_kind, options)
 
 
 def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:

@@ -37,8 +37,8 @@ class RawChunk:
     Attributes:
         index: Position of the chunk in the file (0-based).
         first_row: Number of its first row (1-based: JSONL line, CSV record after the header, Parquet row).
-        kind: ``jsonl``, ``csv``, ``parquet`` or ``series`` (a whole CSV file as one time series).
-        payload: JSONL lines (bytes), CSV field lists, an Arrow table, or a series CSV's bytes.
+        kind: ``jsonl``, ``csv``, ``parquet`` or ``whole`` (a whole file, read as one row by a task's reader).
+        payload: JSONL lines (bytes), CSV field lists, an Arrow table, or a whole file's bytes.
         header: CSV column names.
         position: Input consumed once this chunk is read (bytes, or rows for Parquet), for progress.
     """
@@ -99,21 +99,19 @@ def input_size(path: Path) -> int:
 
 
 def iter_chunks(
-    path: Path, chunk_size: int, series: bool = False, skip: frozenset[int] = frozenset()
+    path: Path, chunk_size: int, whole_file: bool = False, skip: frozenset[int] = frozenset()
 ) -> Iterator[RawChunk]:
     """Yield the file's chunks in order; chunks in ``skip`` (already done) are passed over unread.
 
     Args:
         path: A JSONL, CSV or Parquet file.
         chunk_size: Rows per chunk (the last one may be shorter).
-        series: Read a CSV as a single time series: one chunk holding the whole file.
+        whole_file: One chunk holding the whole file, for a task's reader (``seqops predict --reader``).
         skip: Chunk indices not to yield.
     """
     kind = input_format(path)
-    if series:
-        if kind != "csv":
-            raise JobError("a series input must be a CSV file with one line per time step")
-        yield RawChunk(0, 1, "series", path.read_bytes(), position=path.stat().st_size)
+    if whole_file:
+        yield RawChunk(0, 1, "whole", path.read_bytes(), position=path.stat().st_size)
     elif kind == "parquet":
         first = 1
         for index, table in enumerate(_parquet_tables(path, chunk_size)):

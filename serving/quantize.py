@@ -60,7 +60,7 @@ class GateDecision:
         metric: The metric compared (the task's promotion metric on the test split).
         fp32: Its value for the fp32 graphs.
         int8: Its value for the int8 graphs.
-        tolerance_points: Allowed loss, in points (1 point = 0.01 of a [0, 1] metric, 1 BLEU).
+        tolerance_points: Allowed loss, in points (1 point = 0.01 of a [0, 1] metric).
         loss_points: Measured loss in points (negative when int8 did better).
         reason: One sentence a person can read in the registry or a refusal message.
     """
@@ -94,7 +94,7 @@ def int8_gate(
         int8: Test metric of the int8 graphs.
         tolerance_points: Allowed loss in points.
         direction: ``max`` if higher is better, ``min`` if lower is.
-        points_per_unit: Points in one unit of the metric (100 for accuracy or MASE, 1 for BLEU).
+        points_per_unit: Points in one unit of the metric (``Task.metric_points``: 100 for a [0, 1] metric).
     """
     loss = (fp32 - int8 if direction == "max" else int8 - fp32) * points_per_unit
     accepted = loss <= tolerance_points + 1e-9

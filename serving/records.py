@@ -7,25 +7,32 @@ become an ``InvalidRow``; what a record means is then the codec's to check.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from serving.chunks import MAX_CSV_FIELD, RawChunk
+from serving.chunks import RawChunk
 from tasks import InvalidRow
 
 UTF8_BOM = b"\xef\xbb\xbf"
 Row = tuple[int, dict[str, Any] | InvalidRow]
+WholeFileRead = Callable[[bytes], dict[str, Any] | InvalidRow]
 
 
-def chunk_rows(chunk: RawChunk, series_columns: list[str] | None = None) -> list[Row]:
-    """Parse a chunk into ``(row number, record or InvalidRow)``; blank lines are numbered but skipped."""
-    if chunk.kind == "series":
-        return [(1, series_record(chunk.payload, series_columns or []))]
+def chunk_rows(chunk: RawChunk, whole_file: WholeFileRead | None = None) -> list[Row]:
+    """Parse a chunk into ``(row number, record or InvalidRow)``; blank lines are numbered but skipped.
+
+    Args:
+        chunk: The chunk.
+        whole_file: Reads a whole-file chunk's bytes as one row (a task's reader, bound to its codec).
+    """
+    if chunk.kind == "whole":
+        if whole_file is None:
+            raise ValueError("a whole-file chunk needs a reader")
+        return [(1, whole_file(chunk.payload))]
     if chunk.kind == "parquet":
         return list(enumerate(parquet_records(chunk.payload), start=chunk.first_row))
     rows: list[Row] = []
@@ -121,22 +128,3 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def series_record(data: bytes, columns: list[str]) -> dict[str, Any] | InvalidRow:
-    """A whole CSV as one series: a row whose ``history`` holds ``columns`` of every line."""
-    csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
-    history = []
-    try:
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            return InvalidRow(f"series CSV lacks column(s) {missing}")
-        for line in reader:
-            try:
-                history.append([float(line[c]) for c in columns])
-            except (TypeError, ValueError):
-                return InvalidRow(f"line {reader.line_num}: non-numeric value in {columns}")
-    except csv.Error as error:
-        return InvalidRow(f"series CSV line {reader.line_num} could not be read: {error}")
-    return {"history": history}

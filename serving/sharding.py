@@ -99,12 +99,12 @@ def _predict_on_worker(
     chunk: RawChunk,
     output_kind: str,
     options: dict[str, Any],
-    series_columns: list[str] | None,
+    reader: str | None,
     threads: int | None,
     quantize: str | None,
 ) -> ChunkResult:
     predictor = _worker_predictor(job, *bundle, threads, quantize)
-    return predict_chunk(predictor, chunk, output_kind, options, series_columns)
+    return predict_chunk(predictor, chunk, output_kind, options, reader)
 
 
 class DaskShards:
@@ -169,7 +169,7 @@ class DaskShards:
         chunks: Iterator[RawChunk],
         output_kind: str,
         options: dict[str, Any],
-        series_columns: list[str] | None = None,
+        reader: str | None = None,
         quantize: str | None = None,
     ) -> Iterator[ChunkResult]:
         """Predict every chunk on the cluster; yields results as they finish (any order)."""
@@ -187,7 +187,7 @@ class DaskShards:
                 chunk,
                 output_kind,
                 options,
-                series_columns,
+                reader,
                 self.threads,
                 quantize,
                 key=f"seqops-{job}-chunk-{chunk.index}",

@@ -10,6 +10,7 @@ trains anew; ``make test`` never reads the cache.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,12 @@ def cached_network(
         return fit()
     entry = Path(cache) / f"{fingerprint(*key_parts())}.pt"
     if entry.is_file():
-        return torch.load(entry, weights_only=False)
+        try:
+            return torch.load(entry, weights_only=False)
+        # The entry pickles the network's class by its module path: a class that moved (or a cache
+        # of an older checkout) cannot be loaded, so the network is trained again and the entry replaced.
+        except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, RuntimeError):
+            pass
     network = fit()
     Path(cache).mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(dir=cache, suffix=".partial")

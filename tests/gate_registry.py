@@ -8,7 +8,8 @@ from pathlib import Path
 
 import mlflow
 
-from flows.tracking import log_bundle_model, use_experiment
+from flows.tracker import tracker
+from flows.tracking import log_bundle_model
 
 
 @contextmanager
@@ -25,7 +26,7 @@ def registry_with_a_bundle(folder: Path, experiment: str) -> Iterator[str]:
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     try:
-        use_experiment(experiment, folder)
+        tracker.use_experiment(experiment, folder)
         with mlflow.start_run():
             model_uri = log_bundle_model(bundle).model_uri
         yield model_uri

@@ -51,6 +51,7 @@ def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict
     from models.train import train
     from serving.bundle import save_bundle
 
+    family = get_task(task_name).family
     network = cached_network(
         lambda: (
             task_name,
@@ -61,11 +62,15 @@ def fit_bundle(task_name: str, prepared, work: Path, model: dict, training: dict
         ),
         lambda: (
             train(
-                prepared, ModelConfig(cell=cell, dropout=0.0, **model), TrainConfig(**training), work / "ckpt"
+                family,
+                prepared,
+                ModelConfig(cell=cell, dropout=0.0, **model),
+                TrainConfig(**training),
+                work / "ckpt",
             ).network
         ),
     )
-    export_graphs(network, work / "graphs", prepared.codec.network_shape())
+    export_graphs(family, network, work / "graphs", prepared.codec.network_shape())
     bundle = save_bundle(work / "bundle", task_name, prepared.codec, work / "graphs", {"cell": cell})
     return bundle, network
 

@@ -22,13 +22,12 @@ from tasks.common.base import (
     DataConfig,
     JsonCodec,
     PreparedData,
-    Task,
     datasets,
     fingerprint,
     load_prepared,
     save_prepared,
 )
-from tasks.common.classification import class_predictions, classification_scores
+from tasks.common.classification import ClassificationTask, class_predictions, classification_scores
 from tasks.common.errors import DataSourceError, InvalidRow
 from tasks.common.sources import RawSplit, aeon_bundled, first_available, load_with_aeon, read_uea_file
 from tasks.common.steps import parse_steps
@@ -173,12 +172,10 @@ def sequence_table(sequences: list[np.ndarray], label_ids: np.ndarray) -> datase
     )
 
 
-class ActionRecognition(Task):
+class ActionRecognition(ClassificationTask):
     """Multiclass classification of multichannel sequences of any length."""
 
     name = "action_recognition"
-    kind = "classification"
-    family = "classifier"
     config_model = ActionRecognitionConfig
     promotion_metric = "macro_f1"
     promotion_direction = "max"

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tasks.common.assets import build_codec, read_asset
+from tasks.common.hooks import Artifact, Evaluation, NoOptions, WholeFileReader, check_options
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -38,7 +39,6 @@ def lazy_module(name: str) -> ModuleType:
 
 
 datasets = lazy_module("datasets")
-TaskKind = Literal["classification", "seq2seq", "regression"]
 GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -159,10 +159,15 @@ class JsonCodec(Codec):
 
 
 class Task(ABC):
-    """A registered ML task: data sources, preparation, codec and metrics."""
+    """A registered ML task: data sources, preparation, codec and metrics, and hooks for what differs.
+
+    The generic layers call the hooks and never ask which task they hold: ``diagnostics`` (plots and
+    tables logged with a trained model), ``summary_metrics`` (the columns of result tables),
+    ``readers`` (whole-file inputs of ``seqops predict``) and ``inference_options`` (settings a user
+    may change at prediction time, checked before any work).
+    """
 
     name: ClassVar[str]
-    kind: ClassVar[TaskKind]
     # The network family that learns it (``models.families``): classifier, forecaster, seq2seq...
     family: ClassVar[str]
     config_model: ClassVar[type[DataConfig]] = DataConfig
@@ -172,6 +177,10 @@ class Task(ABC):
     metric_points: ClassVar[float] = 100.0
     # Extra test-split evaluations with other inference options, reported as ``<metric>_<name>``.
     evaluation_variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Test metrics in summary tables, in order (the int8 promotion metric is added); empty: all of them.
+    summary_metrics: ClassVar[tuple[str, ...]] = ()
+    readers: ClassVar[dict[str, WholeFileReader]] = {}
+    inference_options: ClassVar[type[BaseModel]] = NoOptions
 
     def config(self, **values: Any) -> DataConfig:
         """Validate data settings for this task; unknown or bad fields raise naming the field."""
@@ -192,6 +201,30 @@ class Task(ABC):
     @abstractmethod
     def references(self, split: Any, codec: Codec) -> tuple[list[dict[str, Any]], Any]:
         """Raw input rows of a split, as serving would see them, and what ``metrics`` scores them against."""
+
+    def diagnostics(self, evaluation: Evaluation) -> list[Artifact]:
+        """Plots and tables that explain a trained model's test predictions (logged with its run)."""
+        return []
+
+    def training_samples(self, run: GraphRunner, codec: Codec) -> dict[str, str]:
+        """Texts that show how training goes, logged after every epoch (none unless a task has some).
+
+        Args:
+            run: Runs the network being trained as the exported graphs would (``Family.torch_runner``).
+            codec: The task's codec.
+
+        Returns:
+            Text per name (the artifact ``samples/epoch-<n>-<name>.txt`` of the run).
+        """
+        return {}
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Typed inference options, checked against ``inference_options``.
+
+        Raises:
+            InvalidOptions: Naming the option and what is wrong with it.
+        """
+        return check_options(self.inference_options, options, self.name)
 
     def is_better(self, candidate: float, incumbent: float | None) -> bool:
         """Whether ``candidate`` beats ``incumbent`` on the promotion metric."""

@@ -1,11 +1,15 @@
-"""Classification in numpy, shared by every classification task: decoding logits and scoring."""
+"""Classification in numpy, shared by every classification task: decoding logits, scoring, diagnostics."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from abc import ABC
+from typing import Any, ClassVar
 
 import numpy as np
+
+from tasks.common.base import Task
+from tasks.common.hooks import Artifact, Evaluation, Figure
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -79,3 +83,19 @@ def classification_scores(
 def metric_slug(label: str) -> str:
     """A class name usable in a metric key: ``I have command`` -> ``i_have_command``."""
     return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_") or "class"
+
+
+class ClassificationTask(Task, ABC):
+    """A task whose codec decodes class records (``label_id``, ``probabilities``): its shared hooks."""
+
+    family = "classifier"
+    summary_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "precision", "recall")
+
+    def diagnostics(self, evaluation: Evaluation) -> list[Artifact]:
+        """The test split's confusion matrix, with class names."""
+        from tasks.common.plots import confusion_matrix_figure  # matplotlib only when plotting
+
+        labels = evaluation.codec.labels
+        predicted = np.array([p["label_id"] for p in evaluation.predictions])
+        matrix = confusion_matrix(predicted, np.array(evaluation.references), len(labels))
+        return [Figure("confusion_matrix.png", confusion_matrix_figure(matrix, labels, evaluation.title))]

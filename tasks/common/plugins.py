@@ -39,6 +39,7 @@ class PluginRegistry(Generic[T]):
 
     def __init__(self, group: str, what: str, expected: type[T], builtin_package: str, attribute: str):
         self.group, self.what, self.expected = group, what, expected
+        self.plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
         self.builtin_package, self.attribute = builtin_package, attribute
         self._loaded: dict[str, T] = {}
 
@@ -76,7 +77,7 @@ class PluginRegistry(Generic[T]):
 
     def _builtin(self, name: str) -> T:
         unknown = PluginError(
-            f"unknown {self.what} '{name}'; registered {self.what}s: {self.names()} "
+            f"unknown {self.what} '{name}'; registered {self.plural}: {self.names()} "
             f"(a package adds one under the '{self.group}' entry points)"
         )
         if not name.isidentifier():

@@ -16,13 +16,12 @@ from tasks.common.base import (
     Codec,
     DataConfig,
     PreparedData,
-    Task,
     datasets,
     fingerprint,
     load_prepared,
     save_prepared,
 )
-from tasks.common.classification import class_predictions, classification_scores
+from tasks.common.classification import ClassificationTask, class_predictions, classification_scores
 from tasks.common.errors import DataSourceError, InvalidRow
 from tasks.common.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
 from tasks.common.subwords import load_tokenizer, pad_ids
@@ -163,12 +162,10 @@ def read_sst_lines(path: Path) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"text": texts, "label": labels})
 
 
-class Sentiment(Task):
+class Sentiment(ClassificationTask):
     """Binary sentiment classification of sentences."""
 
     name = "sentiment"
-    kind = "classification"
-    family = "classifier"
     config_model = SentimentConfig
     promotion_metric = "macro_f1"
     promotion_direction = "max"

@@ -11,7 +11,7 @@ import gzip
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.common.base import (
     DataConfig,
@@ -23,6 +23,7 @@ from tasks.common.base import (
     save_prepared,
 )
 from tasks.common.errors import DataSourceError
+from tasks.common.hooks import Artifact, Evaluation, Figure, Table
 from tasks.common.sources import first_available, load_from_hub
 from tasks.common.subwords import train_bpe
 from tasks.translation.codec import TranslationCodec
@@ -88,17 +89,51 @@ def read_lines(folder: Path, stem: str, language: str) -> list[str]:
     raise DataSourceError(f"{folder} has no {stem}.{language}[.gz]")
 
 
+class TranslationOptions(BaseModel):
+    """What ``seqops predict --option`` may change for a translation model.
+
+    Attributes:
+        beam_width: Hypotheses kept while decoding (1 is greedy); default: the model's own.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    beam_width: int | None = Field(None, ge=1, le=64)
+
+
 class Translation(Task):
     """Sentence translation with an attention sequence-to-sequence network."""
 
     name = "translation"
-    kind = "seq2seq"
     family = "seq2seq"
     config_model = TranslationConfig
     promotion_metric = "bleu"
     metric_points = 1.0  # BLEU is already in points
     promotion_direction = "max"
     evaluation_variants = {"greedy": {"beam_width": 1}}
+    summary_metrics = ("bleu", "chrf", "bleu_greedy", "chrf_greedy")
+    inference_options = TranslationOptions
+
+    def diagnostics(self, evaluation: Evaluation, count: int = 20) -> list[Artifact]:
+        """Attention heat maps of four test sentences; ``count`` example translations, beam and greedy."""
+        from tasks.translation.plots import attention_figure  # matplotlib only when plotting
+
+        split = evaluation.split
+        rows, references = self.references(split.select(range(min(count, len(split)))), evaluation.codec)
+        attended = evaluation.predict(rows[:4], keep_attention=True)
+        beam = evaluation.predict(rows)
+        greedy = evaluation.predict(rows, beam_width=1)
+        examples = {
+            "source": [r["text"] for r in rows],
+            "reference": references,
+            "beam": [p["translation"] for p in beam],
+            "greedy": [p["translation"] for p in greedy],
+            "beam_score": [p["score"] for p in beam],
+        }
+        return [
+            Figure("attention.png", attention_figure(attended, evaluation.title)),
+            Table("examples.json", examples),
+        ]
 
     def _folder(self, folder: Path | None, config: TranslationConfig) -> dict[str, Any] | None:
         if folder is None or not folder.is_dir():

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from onnx import numpy_helper
 
-import models.export
+import models.families.classifier.family as classifier_family
 
 pytestmark = pytest.mark.integration
 FAULT = 1e-5
@@ -43,7 +43,7 @@ def tracking_uri(tmp_path, monkeypatch):
 @pytest.fixture
 def folded_graph_off_by_fault(monkeypatch) -> list[str]:
     """The folded graph's builder, with ``FAULT`` added to the first class's bias; returns its calls."""
-    build, built = models.export.folded_classifier_graph, []
+    build, built = classifier_family.folded_classifier_graph, []
 
     def build_off_by_fault(network):
         model = build(network)
@@ -54,7 +54,7 @@ def folded_graph_off_by_fault(monkeypatch) -> list[str]:
         built.append(model.graph.name)
         return model
 
-    monkeypatch.setattr(models.export, "folded_classifier_graph", build_off_by_fault)
+    monkeypatch.setattr(classifier_family, "folded_classifier_graph", build_off_by_fault)
     return built
 
 

@@ -46,8 +46,9 @@ PROMISES = {
         "models.export.x_export_checked__*",
         "models.export.x_parity_error__*",
         "models.export.x_export_graphs__*",
-        "models.seq2seq_export.x_export_seq2seq_checked__*",
-        "models.seq2seq_export.x_remove_graphs__*",
+        "models.families.classifier.family.xǁClassifierFamilyǁexport__*",
+        "models.families.seq2seq.export.x_export_seq2seq_checked__*",
+        "models.families.seq2seq.export.x_remove_graphs__*",
     ],
     "the int8 gate: int8 served only when it keeps the metric": [
         "serving.quantize.x_int8_gate__*",

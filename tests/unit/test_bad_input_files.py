@@ -31,10 +31,10 @@ def test_a_damaged_parquet_row_group_stops_the_job_naming_where(sentiment_bundle
         run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", chunk_size=100, show_progress=False)
 
 
-def test_series_mode_needs_a_csv_input(tmp_path, forecasting_model):
+def test_the_series_reader_needs_a_csv_input(tmp_path, forecasting_model):
     _, _, bundle = forecasting_model
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"history": [[0.1, 0.2]] * 48}) + "\n")
-    with pytest.raises(JobError, match="--series reads a CSV"):
-        run_batch(bundle, source, tmp_path / "out.jsonl", show_progress=False, series=True)
+    with pytest.raises(JobError, match="--reader series reads csv files"):
+        run_batch(bundle, source, tmp_path / "out.jsonl", show_progress=False, reader="series")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

@@ -121,13 +121,17 @@ def test_unsupported_formats_fail_clearly(sentiment_bundle, tmp_path):
     (tmp_path / "in.csv").write_text("text\nfine\n")
     with pytest.raises(JobError, match="unsupported input"):
         run_batch(sentiment_bundle, tmp_path / "in.txt", tmp_path / "out.jsonl", show_progress=False)
-    with pytest.raises(JobError, match="forecasting model"):
+    with pytest.raises(JobError, match="task 'sentiment' offers readers: none"):
+        run_batch(
+            sentiment_bundle, tmp_path / "in.csv", tmp_path / "o.jsonl", show_progress=False, reader="series"
+        )
+    with pytest.raises(JobError, match="option beam_width: not an option of this task"):
         run_batch(
             sentiment_bundle,
             tmp_path / "in.csv",
             tmp_path / "o.jsonl",
             show_progress=False,
-            series=True,
+            options={"beam_width": 2},
         )
     assert not list(tmp_path.glob("*.partial"))
     with pytest.raises(BundleError, match="bundle"):

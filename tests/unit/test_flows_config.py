@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.config import ConfigError, data_config, load_profile
+from flows.config import ConfigError, data_config, load_profile, resolve_run
 
 
 def write_profile(tmp_path: Path, content: dict) -> str:
@@ -56,3 +56,19 @@ def test_cells_override_is_validated():
     assert load_profile("smoke", ["gru"]).cells == ["gru"]
     with pytest.raises(ConfigError, match=r"cells\.0"):
         load_profile("smoke", ["transformer"])
+
+
+def test_inference_options_parse_as_key_value_pairs():
+    from flows.config import parse_options
+
+    assert parse_options(["beam_width=5", " top_p = 0.9"]) == {"beam_width": "5", "top_p": "0.9"}
+    for pairs, reason in ((["beam_width"], "KEY=VALUE"), (["=3"], "KEY=VALUE"), (["a=1", "a=2"], "twice")):
+        with pytest.raises(ConfigError, match=reason):
+            parse_options(pairs)
+
+
+def test_a_family_option_is_checked_when_the_profile_is_read(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("tasks:\n  sentiment:\n    model: {options: {tie_weights: true}}\n")
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.model\.options\.tie_weights"):
+        resolve_run(str(profile), None, None, None, str(tmp_path / "work"))

@@ -93,7 +93,7 @@ def test_batch_job_forecasts_rows_and_reports_bad_histories(forecasting_model, s
 def test_batch_job_reads_one_series_csv(forecasting_model, sine_csv, tmp_path):
     _, _, bundle = forecasting_model
     summary = run_batch(
-        bundle, sine_csv.parent / "sine.csv", tmp_path / "out.parquet", show_progress=False, series=True
+        bundle, sine_csv.parent / "sine.csv", tmp_path / "out.parquet", show_progress=False, reader="series"
     )
     assert (summary.rows, summary.errors) == (
         1,
@@ -102,7 +102,7 @@ def test_batch_job_reads_one_series_csv(forecasting_model, sine_csv, tmp_path):
     clean = tmp_path / "clean.csv"
     frame = pd.read_csv(sine_csv)
     frame.assign(load=frame["load"].interpolate()).to_csv(clean, index=False)
-    summary = run_batch(bundle, clean, tmp_path / "out.parquet", show_progress=False, series=True)
+    summary = run_batch(bundle, clean, tmp_path / "out.parquet", show_progress=False, reader="series")
     assert (summary.predicted, summary.errors) == (1, 0)
     assert len(pq.read_table(tmp_path / "out.parquet").to_pylist()[0]["forecast"]) == 12
 

@@ -5,6 +5,7 @@ each seq2seq graph), never into the comparison: skip a path's check and its test
 """
 
 import math
+from functools import partial
 from pathlib import Path
 
 import onnx
@@ -13,17 +14,20 @@ import torch
 from onnx import numpy_helper
 
 import models.export
-import models.seq2seq_export
+import models.families.classifier.family as classifier_family
+import models.families.seq2seq.export as seq2seq_export
 from models.config import ModelConfig
-from models.export import ParityError, export_checked, export_graphs
-from models.folded_export import can_fold
-from models.recurrent import Forecaster, SequenceClassifier
-from models.seq2seq import Seq2Seq
+from models.export import ParityError, export_checked, export_graphs, token_batch
+from models.families.classifier.folded import can_fold, folded_classifier_graph
+from models.families.classifier.network import SequenceClassifier
+from models.families.forecaster.network import Forecaster
+from models.families.seq2seq.network import Seq2Seq
 from tasks.common.subwords import EOS_ID
 
-TOKENS = {"vocab_size": 30, "num_classes": 2}
-SERIES = {"input_size": 3, "horizon": 4}
-SEQ2SEQ = {"vocab_size": 20, "target_vocab_size": 20}
+# Each kind of network below: its family and codec shape.
+TOKENS = ("classifier", {"vocab_size": 30, "num_classes": 2})
+SERIES = ("forecaster", {"input_size": 3, "horizon": 4})
+SEQ2SEQ = ("seq2seq", {"vocab_size": 20, "target_vocab_size": 20})
 
 
 def two_layer_token_classifier() -> SequenceClassifier:
@@ -50,7 +54,7 @@ def seq2seq_network() -> Seq2Seq:
     """An untrained translator whose every choice is clear-cut (token 7 favoured): no near-ties to flip."""
     torch.manual_seed(0)
     config = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, bidirectional=True, dropout=0.0)
-    network = Seq2Seq(config, SEQ2SEQ["vocab_size"], SEQ2SEQ["target_vocab_size"])
+    network = Seq2Seq(config, SEQ2SEQ[1]["vocab_size"], SEQ2SEQ[1]["target_vocab_size"])
     with torch.no_grad():
         network.output.bias[7] += 3.0
     return network
@@ -84,7 +88,7 @@ def corrupt_traced(monkeypatch, module, graph: str, name: str, index: int, delta
 
 
 @pytest.mark.parametrize(
-    ("make", "shape"),
+    ("make", "kind"),
     [
         (two_layer_token_classifier, TOKENS),
         (series_forecaster, SERIES),
@@ -93,59 +97,65 @@ def corrupt_traced(monkeypatch, module, graph: str, name: str, index: int, delta
     ],
     ids=["traced-tokens", "traced-series", "folded", "seq2seq"],
 )
-def test_the_networks_used_here_pass_parity_when_nothing_is_broken(make, shape, tmp_path):
+def test_the_networks_used_here_pass_parity_when_nothing_is_broken(make, kind, tmp_path):
     # So each refusal below is the fault's doing; and a folder not there yet is created.
-    assert export_graphs(make(), tmp_path / "new" / "graphs", shape) < 1e-5
+    family, shape = kind
+    assert export_graphs(family, make(), tmp_path / "new" / "graphs", shape) < 1e-5
 
 
 @pytest.mark.parametrize(
-    ("make", "shape"),
+    ("make", "kind"),
     [(two_layer_token_classifier, TOKENS), (folded_classifier, TOKENS), (seq2seq_network, SEQ2SEQ)],
     ids=["traced", "folded", "seq2seq"],
 )
-def test_the_tolerance_is_a_bound_the_parity_error_may_reach_but_not_exceed(make, shape, tmp_path):
-    error = export_graphs(make(), tmp_path / "first", shape)
+def test_the_tolerance_is_a_bound_the_parity_error_may_reach_but_not_exceed(make, kind, tmp_path):
+    family, shape = kind
+    error = export_graphs(family, make(), tmp_path / "first", shape)
     assert error > 0  # float32 rounding: PyTorch and onnxruntime never agree to the last bit here
-    assert export_graphs(make(), tmp_path / "second", shape, tolerance=error) == error
+    assert export_graphs(family, make(), tmp_path / "second", shape, tolerance=error) == error
     with pytest.raises(ParityError, match="exceeds tolerance|error .* \\(tolerance"):
-        export_graphs(make(), tmp_path / "third", shape, tolerance=error / 2)
+        export_graphs(family, make(), tmp_path / "third", shape, tolerance=error / 2)
     assert not (tmp_path / "third").exists() or list((tmp_path / "third").iterdir()) == []
 
 
-def test_export_checked_creates_the_folders_of_its_path(tmp_path):
+@pytest.mark.parametrize("build", [None, folded_classifier_graph], ids=["traced", "built"])
+def test_export_checked_creates_the_folders_of_its_path(build, tmp_path):
     path = tmp_path / "new" / "graphs" / "model.onnx"
-    assert export_checked(folded_classifier(), path, TOKENS) < 1e-5 and path.is_file()
+    examples = partial(token_batch, TOKENS[1]["vocab_size"])
+    assert export_checked(folded_classifier(), path, examples, "logits", build=build) < 1e-5
+    assert path.is_file()
 
 
 @pytest.mark.parametrize(
-    ("make", "shape"),
+    ("make", "kind"),
     [(two_layer_token_classifier, TOKENS), (series_forecaster, SERIES)],
     ids=["tokens", "series"],
 )
 def test_a_traced_export_that_disagrees_with_pytorch_is_refused_and_removed(
-    make, shape, tmp_path, monkeypatch
+    make, kind, tmp_path, monkeypatch
 ):
+    family, shape = kind
     network = make()
     assert not can_fold(network)
-    corrupted = corrupt_traced(monkeypatch, models.export, "m.onnx", "head.bias", 0, 0.01)
+    corrupted = corrupt_traced(monkeypatch, models.export, "model.onnx", "head.bias", 0, 0.01)
     with pytest.raises(ParityError, match="exceeds tolerance"):
-        export_checked(network, tmp_path / "m.onnx", shape)
-    assert corrupted == ["m.onnx"] and not (tmp_path / "m.onnx").exists()
+        export_graphs(family, network, tmp_path, shape)
+    assert corrupted == ["model.onnx"] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_a_folded_export_that_disagrees_with_pytorch_is_refused_and_removed(cell, tmp_path, monkeypatch):
     network = folded_classifier(cell)
     assert can_fold(network)
-    build, built = models.export.folded_classifier_graph, []
+    build, built = classifier_family.folded_classifier_graph, []
 
     def build_with_a_wrong_recurrent_weight(network):
         built.append(cell)
         return nudge(build(network), "R", 0, 0.5)  # W_hh[0, 0], used at every step
 
-    monkeypatch.setattr(models.export, "folded_classifier_graph", build_with_a_wrong_recurrent_weight)
+    monkeypatch.setattr(classifier_family, "folded_classifier_graph", build_with_a_wrong_recurrent_weight)
     with pytest.raises(ParityError, match="exceeds tolerance"):
-        export_graphs(network, tmp_path, TOKENS)
+        export_graphs(TOKENS[0], network, tmp_path, TOKENS[1])
     assert built == [cell] and list(tmp_path.iterdir()) == []
 
 
@@ -157,29 +167,29 @@ def test_a_seq2seq_export_with_either_graph_slightly_off_is_refused_and_both_rem
     graph, weight, tmp_path, monkeypatch
 ):
     # Too slight to change a decoded token: only the comparison of encoder outputs and scores sees it.
-    corrupted = corrupt_traced(monkeypatch, models.seq2seq_export, graph, weight, 0, 0.01)
+    corrupted = corrupt_traced(monkeypatch, seq2seq_export, graph, weight, 0, 0.01)
     with pytest.raises(ParityError, match="seq2seq graphs: decoded tokens match, error"):
-        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ)
+        export_graphs(SEQ2SEQ[0], seq2seq_network(), tmp_path, SEQ2SEQ[1])
     assert corrupted == [graph] and list(tmp_path.iterdir()) == []
 
 
 def test_seq2seq_graphs_decoding_other_tokens_are_refused_at_any_tolerance(tmp_path, monkeypatch):
     # The ONNX decoder ends at once, PyTorch's does not: other tokens, whatever the score difference.
     corrupted = corrupt_traced(
-        monkeypatch, models.seq2seq_export, "decoder_step.onnx", "network.output.bias", EOS_ID, 100.0
+        monkeypatch, seq2seq_export, "decoder_step.onnx", "network.output.bias", EOS_ID, 100.0
     )
     with pytest.raises(ParityError, match="decoded tokens differ"):
-        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ, tolerance=math.inf)
+        export_graphs(SEQ2SEQ[0], seq2seq_network(), tmp_path, SEQ2SEQ[1], tolerance=math.inf)
     assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []
 
 
 def test_seq2seq_graphs_whose_beam_search_alone_decodes_other_tokens_are_refused(tmp_path, monkeypatch):
     # Token 13 raised to just below the favoured token: greedy picks the same tokens, beam 3 does not.
     corrupted = corrupt_traced(
-        monkeypatch, models.seq2seq_export, "decoder_step.onnx", "network.output.bias", 13, 2.5
+        monkeypatch, seq2seq_export, "decoder_step.onnx", "network.output.bias", 13, 2.5
     )
     with pytest.raises(ParityError, match="decoded tokens differ"):
-        export_graphs(seq2seq_network(), tmp_path, SEQ2SEQ, tolerance=math.inf)
+        export_graphs(SEQ2SEQ[0], seq2seq_network(), tmp_path, SEQ2SEQ[1], tolerance=math.inf)
     assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []
 
 
@@ -193,29 +203,30 @@ def freeze_traced_axes(monkeypatch, module) -> None:
 
 def freeze_folded_batch(monkeypatch) -> None:
     """Make the folded graph's builder fix the batch axis of ``input_ids`` at 4."""
-    build = models.export.folded_classifier_graph
+    build = classifier_family.folded_classifier_graph
 
     def build_frozen(network):
         model = build(network)
         model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
         return model
 
-    monkeypatch.setattr(models.export, "folded_classifier_graph", build_frozen)
+    monkeypatch.setattr(classifier_family, "folded_classifier_graph", build_frozen)
 
 
 @pytest.mark.parametrize(
-    ("make", "shape", "freeze"),
+    ("make", "kind", "freeze"),
     [
         (two_layer_token_classifier, TOKENS, lambda m: freeze_traced_axes(m, models.export)),
         (folded_classifier, TOKENS, freeze_folded_batch),
-        (seq2seq_network, SEQ2SEQ, lambda m: freeze_traced_axes(m, models.seq2seq_export)),
+        (seq2seq_network, SEQ2SEQ, lambda m: freeze_traced_axes(m, seq2seq_export)),
     ],
     ids=["traced", "folded", "seq2seq"],
 )
 def test_an_export_onnxruntime_cannot_run_at_unseen_shapes_is_refused_and_removed(
-    make, shape, freeze, tmp_path, monkeypatch
+    make, kind, freeze, tmp_path, monkeypatch
 ):
+    family, shape = kind
     freeze(monkeypatch)
     with pytest.raises(ParityError, match="onnxruntime cannot run .* at batch 7.*INVALID_ARGUMENT"):
-        export_graphs(make(), tmp_path, shape)
+        export_graphs(family, make(), tmp_path, shape)
     assert list(tmp_path.iterdir()) == []

@@ -3,10 +3,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
 
-from models.classifier_module import ClassifierModule
 from models.config import ModelConfig, TrainConfig
 from models.data import BucketBatchSampler, pad_batch, sequence_loader
-from models.recurrent import SequenceClassifier, reverse_within_length
+from models.families.classifier.module import ClassifierModule
+from models.families.classifier.network import SequenceClassifier
+from models.recurrent import reverse_within_length
 
 CELLS = ["rnn", "lstm", "gru"]
 

@@ -33,7 +33,7 @@ def test_served_deployments_carry_schedules_and_typed_parameter_forms():
     # The schema the Prefect UI draws its run form from.
     forms = {spec.name: spec.flow().parameters.model_dump() for spec in specs}
     batch = forms["batch-predict"]
-    assert set(batch["required"]) == {"input_path", "output_path"}
+    assert set(batch["required"]) == {"input_path", "output_path", "model"}  # deployments give the model
     assert batch["properties"]["chunk_size"]["minimum"] == 1
     assert batch["properties"]["quantize"]["anyOf"][0]["const"] == "int8"
     cells = forms["retrain-sentiment"]["properties"]["cells"]

@@ -1,13 +1,16 @@
 from collections.abc import Callable
 
+import mlflow
 import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+from mlflow.tracking import MlflowClient
 
 import flows.retries
-from flows.retries import with_retries
-from flows.tracking import confusion_matrix_figure
+from flows.retries import TrackingUnavailable, with_retries
+from flows.tracker import tracker
+from tasks.common.plots import confusion_matrix_figure
 
 
 def test_transient_failures_are_retried_until_success():
@@ -65,6 +68,42 @@ def test_a_backoff_given_by_the_caller_wins_over_the_environment(monkeypatch):
     with pytest.raises(RuntimeError, match=r"after 3 attempts"):
         with_retries(always_down(calls), "log metrics", attempts=3, backoff=0.25)
     assert len(calls) == 3 and waits == [0.25, 0.5]
+
+
+def test_the_tracker_retries_each_call_and_names_it_when_it_gives_up(monkeypatch):
+    monkeypatch.setenv("SEQOPS_MLFLOW_ATTEMPTS", "3")
+    monkeypatch.setattr(flows.retries.time, "sleep", lambda seconds: None)
+    calls, logged = [], []
+
+    def flaky(metrics, step=None):
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("connection refused")
+        logged.append((metrics, step))
+
+    monkeypatch.setattr(mlflow, "log_metrics", flaky)
+    tracker.log_metrics({"val_loss": 0.5}, step=2)
+    assert len(calls) == 3 and logged == [({"val_loss": 0.5}, 2)]
+    calls.clear()
+    monkeypatch.setattr(mlflow, "log_metrics", lambda metrics, step=None: always_down(calls)())
+    with pytest.raises(
+        TrackingUnavailable, match=r"after 3 attempts \(log metrics a, b, c \(\+1\) at step 7\)"
+    ):
+        tracker.log_metrics({"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}, step=7)
+    assert len(calls) == 3
+
+
+def test_the_tracker_does_not_retry_what_a_retry_cannot_fix(monkeypatch):
+    calls = []
+
+    def missing(client, name, alias, version):
+        calls.append(name)
+        raise MlflowException(f"no model {name}", error_code=RESOURCE_DOES_NOT_EXIST)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", missing)
+    with pytest.raises(MlflowException, match="no model seqops-x"):
+        tracker.set_registered_model_alias("seqops-x", "champion", "3")
+    assert calls == ["seqops-x"]
 
 
 def test_confusion_matrix_figure_labels_axes(tmp_path):

@@ -17,9 +17,11 @@ import torch
 from flows.checkpoints import claim_checkpoints
 from models.config import ModelConfig, TrainConfig
 from models.train import train
+from tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EPOCHS = 20  # patience as large: every run, killed or not, ends at exactly this epoch
+FAMILY = get_task("sentiment").family  # the network family that learns sentiment_prepared
 PROFILE = f"""
 cells: [lstm]
 quantize: null
@@ -150,7 +152,7 @@ def test_run_beside_a_live_holder_trains_in_its_own_folder(tmp_path: Path, senti
         with claim_checkpoints(root, shared.name, "run-b") as lease:
             assert not lease.shared and "locked by another live run" in lease.reason
             assert lease.path == root / "lstm-0123456789ab.run-b"
-            fit = train(sentiment_prepared, tiny_model(), TrainConfig(max_epochs=1), lease.path)
+            fit = train(FAMILY, sentiment_prepared, tiny_model(), TrainConfig(max_epochs=1), lease.path)
             assert fit.resumed_from_epoch is None
             assert (lease.path / "last.ckpt").is_file()
         assert not lease.path.exists()
@@ -178,7 +180,7 @@ def test_unusable_last_checkpoint_is_not_loaded_and_training_starts_afresh(
     tmp_path: Path, sentiment_prepared, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = TrainConfig(max_epochs=2, patience=2)
-    first = train(sentiment_prepared, tiny_model(), config, tmp_path)
+    first = train(FAMILY, sentiment_prepared, tiny_model(), config, tmp_path)
     last = tmp_path / "last.ckpt"
     assert first.resumed_from_epoch is None and torch.load(last, weights_only=True)["epoch"] == 1
     marker = tmp_path / "code-ran"
@@ -188,7 +190,7 @@ def test_unusable_last_checkpoint_is_not_loaded_and_training_starts_afresh(
         state = torch.load(last, weights_only=True)
         torch.save({**state, "hyper_parameters": Payload(marker)}, last)
 
-    again = train(sentiment_prepared, tiny_model(), config, tmp_path)
+    again = train(FAMILY, sentiment_prepared, tiny_model(), config, tmp_path)
 
     assert not marker.exists()
     assert again.resumed_from_epoch is None and again.epochs == 2
@@ -198,8 +200,8 @@ def test_unusable_last_checkpoint_is_not_loaded_and_training_starts_afresh(
 
 def test_finished_training_resumes_to_the_same_epoch(tmp_path: Path, sentiment_prepared) -> None:
     config = TrainConfig(max_epochs=2, patience=2)
-    first = train(sentiment_prepared, tiny_model(), config, tmp_path)
-    again = train(sentiment_prepared, tiny_model(), config, tmp_path)
+    first = train(FAMILY, sentiment_prepared, tiny_model(), config, tmp_path)
+    again = train(FAMILY, sentiment_prepared, tiny_model(), config, tmp_path)
     assert again.resumed_from_epoch == 2 and again.epochs == first.epochs == 2
     assert again.best_score == pytest.approx(first.best_score)
 

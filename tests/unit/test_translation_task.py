@@ -6,9 +6,9 @@ import torch
 from task_models import prepare_translation
 
 from models.config import ModelConfig
+from models.families.seq2seq.export import onnx_runner, torch_runner
+from models.families.seq2seq.network import Seq2Seq
 from models.recurrent import time_mask
-from models.seq2seq import Seq2Seq
-from models.seq2seq_export import onnx_runner, torch_runner
 from serving.batch import run_batch
 from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
@@ -120,5 +120,7 @@ def test_batch_job_translates_rows_and_reports_bad_ones(translation_model, tmp_p
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [o["translation"] for o in out] == ["three two one", "seven eight"]
     assert all(o["score"] <= 0 and o["source_truncated"] is False for o in out)
-    greedy = run_batch(bundle, source, tmp_path / "greedy.jsonl", show_progress=False, beam_width=1)
+    greedy = run_batch(
+        bundle, source, tmp_path / "greedy.jsonl", show_progress=False, options={"beam_width": "1"}
+    )
     assert greedy.predicted == 2

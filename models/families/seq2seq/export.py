@@ -13,8 +13,8 @@ import onnxruntime as ort
 import torch
 
 from models.export import ONNXRUNTIME_ERRORS, ParityError, token_batch, trace_export
+from models.families.seq2seq.network import DecoderStepGraph, EncoderGraph, Seq2Seq
 from models.recurrent import time_mask
-from models.seq2seq import DecoderStepGraph, EncoderGraph, Seq2Seq
 from tasks.common.decoding import GraphRunner, beam_search
 from tasks.common.errors import first_line
 from tasks.common.subwords import BOS_ID, EOS_ID

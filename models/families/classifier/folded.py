@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from models.recurrent import SequenceClassifier
+from models.families.classifier.network import SequenceClassifier
 
 OPSET = 18
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from models.config import TrainConfig
+from models.families.seq2seq.network import Seq2Seq
 from models.optim import build_optimization
-from models.seq2seq import Seq2Seq
 
 
 class Seq2SeqModule(pl.LightningModule):
