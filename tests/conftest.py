@@ -26,6 +26,7 @@ from task_models import (  # noqa: E402, F401 (fixtures and helpers shared by th
     translation_corpus,
     translation_model,
 )
+from text_models import text_file, text_generation_model  # noqa: E402, F401 (the language-model fixtures)
 
 datasets.disable_progress_bars()
 

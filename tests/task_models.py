@@ -22,6 +22,7 @@ MODEL_FIXTURES = {  # the session fixture holding each task's model (sentiment_b
     "translation": "translation_model",
     "forecasting": "forecasting_model",
     "action_recognition": "action_model",
+    "text_generation": "text_generation_model",
 }
 GESTURE_CLASSES = ["wave", "push", "circle"]
 # A toy language pair: every source word has one target word, and the target reverses the order,

@@ -18,6 +18,7 @@ FIELDS = {
     "translation": ("text", texts),
     "forecasting": ("history", step_sequences(width=2, min_steps=44, max_steps=56)),
     "action_recognition": ("sequence", step_sequences(width=3, min_steps=1, max_steps=12)),
+    "text_generation": ("prompt", texts),
 }
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

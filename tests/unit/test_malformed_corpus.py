@@ -18,6 +18,7 @@ from corpus import (
     forecasting,
     sentiment,
     sentiment_csv,
+    text_generation,
     translation,
 )
 from task_models import bundle_of
@@ -30,6 +31,7 @@ CORPORA = {
     "translation": translation.CASES,
     "forecasting": forecasting.CASES,
     "action_recognition": action_recognition.CASES,
+    "text_generation": text_generation.CASES,
 }
 
 

@@ -1,0 +1,47 @@
+"""LightningModule for language modelling: cross-entropy over every next token of a window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from models.config import TrainConfig
+from models.optim import build_optimization
+
+
+class LanguageModelModule(pl.LightningModule):
+    """Trains a ``LanguageModel``; ``val_loss`` (nats per token) drives early stopping and checkpoints."""
+
+    monitor = "val_loss"
+    monitor_mode = "min"
+
+    def __init__(self, network: nn.Module, config: TrainConfig):
+        super().__init__()
+        self.network = network
+        self.config = config
+        self.loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def _step(self, windows: torch.Tensor, stage: str) -> torch.Tensor:
+        logits, _ = self.network(windows[:, :-1])
+        loss = self.loss(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(windows))
+        return loss
+
+    def training_step(self, batch: list[torch.Tensor], batch_index: int) -> torch.Tensor:
+        """One optimisation step on a batch of windows (truncated backpropagation through time)."""
+        return self._step(batch[0], "train")
+
+    def validation_step(self, batch: list[torch.Tensor], batch_index: int) -> None:
+        """Accumulate the validation cross-entropy."""
+        self._step(batch[0], "val")
+
+    def on_train_epoch_start(self) -> None:
+        """Log the learning rate the epoch trains with."""
+        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Optimiser and schedule from the training config."""
+        return build_optimization(self.parameters(), self.config, self.monitor, self.monitor_mode)
