@@ -41,6 +41,7 @@ mutation: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving run --threads 2 --memory
 	$(BIN)/python -m benchmarks.translation --threads 2
+	$(BIN)/python -m benchmarks.generation --threads 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

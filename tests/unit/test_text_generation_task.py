@@ -180,3 +180,16 @@ def test_training_samples_and_diagnostics_continue_the_sample_prompt(text_genera
     (table,) = task.diagnostics(Evaluation(predictor.codec, None, [], None, predictor.predict_rows, "t"))
     assert isinstance(table, Table) and table.columns["temperature"][:3] == [0.0, 0.5, 1.0]
     assert all(isinstance(text, str) and text for text in table.columns["continuation"][3:])
+
+
+def test_the_bpe_option_round_trips_text_and_counts_characters_not_tokens(text_file, tmp_path):
+    from tasks.text_generation.codec import GenerationCodec
+
+    _, prepared = prepare_text_generation(text_file, tmp_path, tokenizer="bpe", vocab_size=60)
+    codec = GenerationCodec.load(tmp_path / "text_generation" / prepared.fingerprint)
+    assert codec.tokenizer is not None and codec.network_shape()["vocab_size"] <= 60
+    ids, unknown = codec.ids("the cat sat on the mat.")
+    assert codec.text(ids) == "the cat sat on the mat." and unknown == 0
+    item = codec.parse({"text": "the cat sat on the mat."})
+    assert item["characters"] == len("the cat sat on the mat.") - len(codec.text(ids[:1]))
+    assert len(ids) < len("the cat sat on the mat.")  # pieces, not characters

@@ -1,0 +1,115 @@
+"""Generation throughput: onnxruntime (what seqops serves) against PyTorch eager, same model, same sampler.
+
+Both sides run the same numpy sampler (``tasks.text_generation.sampling``) over the same prompts with
+the same seeds; only the engine behind ``run(graph, feeds)`` differs, so both must produce the same
+text. Rounds alternate the engines; the table shows the best and the median of the rounds: generated
+characters per second and the ratio to PyTorch.
+
+    python -m benchmarks.generation --model models:/seqops-text_generation@champion --threads 2
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated
+
+import mlflow
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.tracking import configure_tracking
+from models.config import ModelConfig
+from models.family import get_family
+from models.train import restore_network
+from serving.bundle import resolve_bundle
+from serving.predictor import Predictor
+from tasks import get_task
+
+PROMPTS = [
+    "ROMEO:",
+    "JULIET:\n",
+    "First Citizen:\nWe are",
+    "KING HENRY:\nNow",
+    "To be",
+    "\n",
+    "O, ",
+    "My lord,",
+]
+
+
+def generate_all(codec, run, rows: list[dict], batch_size: int) -> tuple[list[str], float]:
+    """Continue every prompt in batches; the texts and the wall time."""
+    started = time.perf_counter()
+    texts = []
+    for start in range(0, len(rows), batch_size):
+        feeds = codec.encode([codec.parse(row) for row in rows[start : start + batch_size]])
+        texts += [record["text"] for record in codec.decode(codec.infer(run, feeds))]
+    return texts, time.perf_counter() - started
+
+
+def main(
+    model: Annotated[str, typer.Option(help="Bundle folder or MLflow URI of a text-generation model.")] = (
+        "models:/seqops-text_generation@champion"
+    ),
+    threads: Annotated[int, typer.Option(help="Threads for both engines.")] = 2,
+    rows: Annotated[int, typer.Option(help="Prompts continued per round.")] = 64,
+    new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt.")] = 200,
+    batch_size: Annotated[int, typer.Option(help="Prompts per batch.")] = 64,
+    rounds: Annotated[int, typer.Option(help="Alternating rounds per engine.")] = 3,
+) -> None:
+    """Measure onnxruntime and PyTorch generation with the same sampler and seeds."""
+    configure_tracking()
+    bundle = resolve_bundle(model)
+    metadata = json.loads((bundle / "bundle.json").read_text())
+    predictor = Predictor(bundle, threads=1)
+    codec, task = predictor.codec, get_task("text_generation")
+    weights = mlflow.artifacts.download_artifacts(
+        run_id=metadata["run_id"], artifact_path="network/network.pt"
+    )
+    network = restore_network(
+        task.family, codec.network_shape(), ModelConfig(**metadata["model_config"]), Path(weights)
+    )
+    torch.set_num_threads(threads)
+    prompts = [
+        {"prompt": PROMPTS[i % len(PROMPTS)], "seed": i, "max_new_tokens": new_tokens, "temperature": 0.8}
+        for i in range(rows)
+    ]
+    engines = {
+        "PyTorch eager": get_family(task.family).torch_runner(network),
+        "onnxruntime (seqops)": predictor.run,
+    }
+    speeds: dict[str, list[float]] = {name: [] for name in engines}
+    outputs: dict[str, list[str]] = {}
+    for _ in range(rounds):
+        for name, run in engines.items():
+            outputs[name], seconds = generate_all(codec, run, prompts, batch_size)
+            speeds[name].append(sum(len(text) for text in outputs[name]) / seconds)
+    same = outputs["PyTorch eager"] == outputs["onnxruntime (seqops)"]
+    table = Table(
+        "engine",
+        "best chars/s",
+        "median chars/s",
+        "vs PyTorch (best)",
+        "same text",
+        title=f"{rows} prompts x {new_tokens} tokens, {metadata['cell']}, {threads} threads, "
+        f"batch {batch_size}, best of {rounds} alternating rounds",
+    )
+    baseline = max(speeds["PyTorch eager"])
+    for name, measured in speeds.items():
+        table.add_row(
+            name,
+            f"{max(measured):,.0f}",
+            f"{statistics.median(measured):,.0f}",
+            f"{max(measured) / baseline:.2f}x",
+            "yes" if same else "NO",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)
