@@ -15,9 +15,10 @@ def write(tmp_path, deployments: list[dict]):
 
 def test_every_task_has_a_scheduled_retraining_and_batch_runs_on_demand():
     specs = {spec.name: spec for spec in load_deployments()}
-    assert {f"retrain-{t}" for t in ("sentiment", "forecasting", "action-recognition", "translation")} < set(
-        specs
-    )
+    assert {
+        f"retrain-{t}"
+        for t in ("sentiment", "forecasting", "action-recognition", "translation", "text-generation")
+    } < set(specs)
     assert specs["retrain-sentiment"].parameters == {"tasks": ["sentiment"], "profile": "default"}
     assert specs["retrain-sentiment"].schedules[0].cron == "0 2 * * *"
     assert specs["batch-predict"].schedules == []
