@@ -7,6 +7,7 @@ the test split through onnxruntime -> log to MLflow -> register; then promote th
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -110,13 +111,14 @@ def run_task(
         tracker.set_tag("promotion", decision["reason"])
         compared = {f"promotion_{side}": decision.get(side) for side in ("candidate", "champion")}
         tracker.log_metrics({k: v for k, v in compared.items() if v is not None})
+    slug = re.sub(r"[^a-z0-9]+", "-", task_name.lower()).strip("-")  # Prefect's artifact keys
     create_table_artifact(
         table=rows,
-        key=f"seqops-{task_name.replace('_', '-')}-cells",
+        key=f"seqops-{slug}-cells",
         description=f"{task_name}: cells compared on the test split (onnxruntime)",
     )
     create_markdown_artifact(
-        key=f"seqops-{task_name.replace('_', '-')}-promotion",
+        key=f"seqops-{slug}-promotion",
         markdown=promotion_markdown(task_name, decision),
     )
     return {"task": task_name, "parent_run_id": parent.info.run_id, "cells": rows, "promotion": decision}

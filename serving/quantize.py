@@ -2,8 +2,8 @@
 
 onnxruntime dynamic quantisation stores weights as int8 and quantises activations on the fly: the
 LSTM op becomes ``DynamicQuantizeLSTM``, MatMul and Gather (embeddings) are quantised for every cell
-(onnxruntime has no integer GRU or RNN kernel, so those ops stay fp32). In the folded graphs of
-``models.folded_export`` the recurrence is a MatMul inside a Loop, quantised for every cell. The
+(onnxruntime has no integer GRU or RNN kernel, so those ops stay fp32). In a folded graph (which
+some network families write) the recurrence is a MatMul inside a Loop, quantised for every cell. The
 variant lives in ``<bundle>/int8/`` only if its test metric is within a tolerance of the fp32 one.
 """
 
@@ -21,8 +21,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from serving.bundle import INT8_DIR
 
 QUANTISED_OPS = ["LSTM", "MatMul", "Gather"]
-# In graphs whose recurrence is an ONNX Loop (see models.folded_export) the MatMul to quantise is in the
-# loop body; onnxruntime 1.32 aborts on a dynamically quantised Gather beside such a loop.
+# In graphs whose recurrence is an ONNX Loop (a folded graph) the MatMul to quantise
+# is in the loop body; onnxruntime 1.32 aborts on a dynamically quantised Gather beside such a loop.
 LOOP_GRAPH_OPS = ["MatMul"]
 
 

@@ -66,7 +66,11 @@ class PluginRegistry(Generic[T]):
             sources = ", ".join(sorted({point.value for point in points}))
             raise PluginError(f"{self.what} '{name}' is registered twice ({sources}); uninstall one")
         if points:
-            plugin, origin = points[0].load(), points[0].value
+            origin = points[0].value
+            try:
+                plugin = points[0].load()
+            except (ImportError, AttributeError) as error:  # the package is broken, not seqops
+                raise PluginError(f"{self.what} '{name}' ({origin}) cannot be loaded: {error}") from error
         else:
             plugin, origin = self._builtin(name), f"{self.builtin_package}.{name}"
         if not isinstance(plugin, self.expected):

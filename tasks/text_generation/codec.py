@@ -77,11 +77,22 @@ class GenerationCodec(Codec):
             return "".join(self.settings["characters"][i] for i in ids)
         return self.tokenizer.decode(ids)
 
+    def continuation(self, prompt: list[int], generated: list[int]) -> str:
+        """The text of ``generated`` as it continues ``prompt``.
+
+        A subword decoder drops a piece's leading space at the start of a text, so both are decoded
+        together and the prompt's text cut off.
+        """
+        if self.tokenizer is None:
+            return self.text(generated)
+        return self.text(prompt + generated)[len(self.text(prompt)) :]
+
     def parse(self, row: dict[str, Any]) -> dict[str, Any]:
         """A ``prompt`` to continue (with optional sampling fields) or a ``text`` to score."""
-        if ("prompt" in row) == ("text" in row):
+        present = [field for field in ("prompt", "text") if not missing(row.get(field))]
+        if len(present) != 1:
             raise InvalidRow("a row needs either 'prompt' (to continue) or 'text' (to score)")
-        field = "prompt" if "prompt" in row else "text"
+        field = present[0]
         value = row[field]
         if not isinstance(value, str):
             raise InvalidRow(f"'{field}' must be a string, got {type(value).__name__}")
@@ -97,9 +108,9 @@ class GenerationCodec(Codec):
         if len(ids) < needed:
             what = "no character" if not ids else "one token"
             raise InvalidRow(f"'{field}' has {what} the model knows; it needs at least {needed}")
-        item = {"score": field == "text", "ids": ids, "unknown": skipped, "characters": len(value)}
-        if field == "text":
-            item["characters"] = len(value) - len(self.text(ids[:1]))  # the first token is never predicted
+        # What a score covers: the characters of the tokens after the first (unknown ones are not predicted).
+        characters = len(value) - skipped - len(self.text(ids[:1]))
+        item = {"score": field == "text", "ids": ids, "unknown": skipped, "characters": characters}
         return item | {name: sampling_field(row, name, kind) for name, kind in SAMPLING_FIELDS.items()}
 
     def item_length(self, item: dict[str, Any]) -> int:
@@ -135,14 +146,14 @@ class GenerationCodec(Codec):
                 )
                 for name, kind in SAMPLING_FIELDS.items()
             }
-            sampling = SamplingSettings(**settings)
-            for row, tokens in zip(
-                continued, generate(run, [texts[r] for r in continued], sampling), strict=True
-            ):
-                generated[row] = tokens
+            tokens, finite = generate(run, [texts[r] for r in continued], SamplingSettings(**settings))
+            for row, row_tokens, row_finite in zip(continued, tokens, finite, strict=True):
+                generated[row] = row_tokens
+                nats[row] = 0.0 if row_finite else np.nan  # non-finite logits make the row an error
         return {
             "nats": nats,
             "generated": generated,
+            "prompts": texts,
             **{k: feeds[k] for k in ("score", "unknown", "characters")},
         }
 
@@ -157,7 +168,7 @@ class GenerationCodec(Codec):
                 record |= {"nats": nats, "characters": characters}
                 record["bits_per_character"] = nats / characters / math.log(2)
             else:
-                record["text"] = self.text(outputs["generated"][row])
+                record["text"] = self.continuation(list(outputs["prompts"][row]), outputs["generated"][row])
             records.append(record)
         return records
 
@@ -192,17 +203,38 @@ def sampling_field(row: dict[str, Any], name: str, kind: type) -> float | int | 
         InvalidRow: For a value of the wrong type or out of range.
     """
     value = row.get(name)
-    if value is None:
+    if absent(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
-        raise InvalidRow(f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-    value = kind(value)
+    if isinstance(value, str):  # a CSV field
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
     low, high = SAMPLING_RANGES[name]
+    wrong = isinstance(value, bool) or not isinstance(value, int | float)
+    if wrong or (
+        kind is int and isinstance(value, float) and math.isfinite(value) and not value.is_integer()
+    ):
+        kind_name = "an integer" if kind is int else "a number"
+        raise InvalidRow(f"'{name}' must be {kind_name}, got {row[name]!r:.50}")
+    if not math.isfinite(value) if isinstance(value, float) else abs(value) > 2**64:  # beyond every range
+        raise InvalidRow(f"'{name}' is {str(value)[:20]}, outside [{low}, {high}]")
+    value = kind(value)
     if not (low <= value <= high) or (name == "top_p" and value == 0):
         raise InvalidRow(
             f"'{name}' is {value}, outside [{low}, {high}]" + (" (and above 0)" * (name == "top_p"))
         )
     return value
+
+
+def missing(value: Any) -> bool:
+    """A field left out: missing, null, or the NaN a table fills a gap with."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def absent(value: Any) -> bool:
+    """A setting left to the defaults: a missing field, or an empty CSV field."""
+    return missing(value) or value == ""
 
 
 def resolve(row_value: float, option: Any, default: Any) -> Any:

@@ -64,7 +64,8 @@ def next_tokens(
     logits = logits.astype(np.float64)
     rows, vocabulary = logits.shape
     greedy = temperature <= 0
-    scaled = logits / np.where(greedy, 1.0, temperature)[:, None]
+    with np.errstate(over="ignore"):  # a tiny temperature sends every logit but the best to -inf
+        scaled = (logits - logits.max(axis=1, keepdims=True)) / np.where(greedy, 1.0, temperature)[:, None]
     descending = -np.sort(-scaled, axis=1)
     k = np.where((top_k > 0) & (top_k < vocabulary), top_k, vocabulary)
     kth = descending[np.arange(rows), k - 1]
@@ -77,12 +78,15 @@ def next_tokens(
     ranked = np.where(before < top_p[:, None], ranked, 0.0)  # the first token always stays
     ranked /= ranked.sum(axis=1, keepdims=True)
     draws = np.array([generator.random() for generator in generators])
-    picked = np.minimum((np.cumsum(ranked, axis=1) < draws[:, None]).sum(axis=1), vocabulary - 1)
+    kept = (ranked > 0).sum(axis=1)  # rounding in the sum must never reach a token filtered out
+    picked = np.minimum((np.cumsum(ranked, axis=1) < draws[:, None]).sum(axis=1), kept - 1)
     sampled = order[np.arange(rows), picked]
     return np.where(greedy, logits.argmax(axis=1), sampled)
 
 
-def generate(run: GraphRunner, prompts: list[np.ndarray], settings: SamplingSettings) -> list[list[int]]:
+def generate(
+    run: GraphRunner, prompts: list[np.ndarray], settings: SamplingSettings
+) -> tuple[list[list[int]], np.ndarray]:
     """Continue each prompt: feed its tokens through the graphs, then sample ``max_new_tokens`` more.
 
     Prompts of different lengths share a batch: a row still reading its prompt is fed its next
@@ -94,15 +98,18 @@ def generate(run: GraphRunner, prompts: list[np.ndarray], settings: SamplingSett
         settings: Per-row sampling settings.
 
     Returns:
-        The generated token ids of each row (without the prompt).
+        The generated token ids of each row (without the prompt), and whether every logit the row saw
+        was finite (a row that was not gets no meaningful text).
     """
     generators = [np.random.default_rng(int(seed)) for seed in settings.seed]
     lengths = np.array([len(prompt) for prompt in prompts])
     generated: list[list[int]] = [[] for _ in prompts]
+    finite = np.ones(len(prompts), dtype=bool)
     active = np.arange(len(prompts))
     outputs = run("start", {"token": np.array([prompt[0] for prompt in prompts], dtype=np.int64)})
     position = 1  # tokens every active row has been fed
     while active.size:
+        finite[active] &= np.isfinite(outputs["logits"]).all(axis=1)
         reading = position < lengths[active]
         tokens = np.zeros(active.size, dtype=np.int64)
         for slot in np.flatnonzero(reading):
@@ -125,7 +132,7 @@ def generate(run: GraphRunner, prompts: list[np.ndarray], settings: SamplingSett
             break
         outputs = run("step", {"token": tokens, "state": outputs["next_state"][keep]})
         position += 1
-    return generated
+    return generated, finite
 
 
 def score(run: GraphRunner, texts: list[np.ndarray]) -> np.ndarray:

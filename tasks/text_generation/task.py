@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.common.base import (
     DataConfig,
@@ -69,6 +69,14 @@ class TextGenerationConfig(DataConfig):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_prompt_characters: int = Field(100_000, ge=1)
 
+    @model_validator(mode="after")
+    def _windows_can_be_scored(self) -> TextGenerationConfig:
+        if self.max_prompt_characters < self.window + 1:
+            raise ValueError(
+                f"max_prompt_characters ({self.max_prompt_characters}) must hold a window ({self.window + 1})"
+            )
+        return self
+
     @field_validator("split_fractions")
     @classmethod
     def _fractions_sum_to_one(cls, fractions: list[float]) -> list[float]:
@@ -98,6 +106,8 @@ def read_text(path: Path) -> str:
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise DataSourceError(f"{path} holds no .txt files")
+    if not all(file.is_file() for file in files):
+        raise DataSourceError(f"text_file {path} does not exist")
     try:
         return "".join(file.read_text(encoding="utf-8") for file in files)
     except UnicodeDecodeError as error:
@@ -142,9 +152,10 @@ class TextGeneration(Task):
     def _build(
         self, text: str, config: TextGenerationConfig, source: str, key: str, cache: Path
     ) -> PreparedData:
-        cuts = np.cumsum([int(len(text) * share) for share in config.split_fractions[:2]])
-        parts = dict(zip(("train", "validation", "test"), np.split(np.array(list(text)), cuts), strict=True))
-        parts = {split: "".join(chars) for split, chars in parts.items()}
+        first, second = (
+            int(x) for x in np.cumsum([int(len(text) * share) for share in config.split_fractions[:2]])
+        )
+        parts = {"train": text[:first], "validation": text[first:second], "test": text[second:]}
         tokenizer = None
         if config.tokenizer == "bpe":
             tokenizer = train_bpe(
@@ -170,9 +181,9 @@ class TextGeneration(Task):
         for split, part in parts.items():
             ids, unknown = codec.ids(part)
             span = config.window + 1
-            count = len(ids) // config.window if len(ids) > span else 0
+            count = (len(ids) - 1) // config.window  # full windows, each overlapping the next by one token
             windows = [ids[i * config.window : i * config.window + span] for i in range(count)]
-            windows = [w for w in windows if len(w) == span][: config.limit or None]
+            windows = windows[: config.limit or None]
             if not windows:
                 raise DataSourceError(
                     f"{source}: the {split} part is shorter than one window of {span} tokens"
@@ -192,8 +203,15 @@ class TextGeneration(Task):
         return [{"text": codec.text([int(i) for i in window])} for window in windows], None
 
     def metrics(self, predictions: list[dict[str, Any]], references: None) -> dict[str, float]:
-        """Cross-entropy per character in nats and bits, and perplexity (per token), over every scored row."""
-        scored = [p for p in predictions if "nats" in p]
+        """Cross-entropy per character in nats and bits, and perplexity per character, over every row.
+
+        Raises:
+            ValueError: If a row could not be scored: every window of the split must count.
+        """
+        failed = [p["error"] for p in predictions if "error" in p]
+        if failed:
+            raise ValueError(f"{len(failed)} of {len(predictions)} texts could not be scored: {failed[0]}")
+        scored = predictions
         nats = sum(p["nats"] for p in scored)
         characters = sum(p["characters"] for p in scored)
         return {
@@ -226,7 +244,8 @@ def sample_text(run: GraphRunner, codec: GenerationCodec, prompt: str, temperatu
         return ""
     settings = {name: np.array([codec.settings[name]]) for name in ("max_new_tokens", "top_k", "top_p")}
     sampling = SamplingSettings(**settings, temperature=np.array([temperature]), seed=np.array([seed]))
-    return prompt + codec.text(generate(run, [np.array(ids)], sampling)[0])
+    generated, _ = generate(run, [np.array(ids)], sampling)
+    return prompt + codec.continuation(ids, generated[0])
 
 
 TASK = TextGeneration()

@@ -11,8 +11,13 @@ def prompt(extra: bytes) -> bytes:
     return row("prompt", b'"the cat"', extra)
 
 
+# A null (or NaN, as a table fills a gap) is a missing field here, like a sampling setting left out.
+LEFT_OUT = {"field_is_null", "field_is_nan"}
 CASES = [
-    *json_cases("prompt", "the cat", EITHER, NOT_A_STRING),
+    *(
+        Case(case.name, case.line, EITHER) if case.name in LEFT_OUT else case
+        for case in json_cases("prompt", "the cat", EITHER, NOT_A_STRING)
+    ),
     Case("text_to_score", row("text", b'"the cat sat on the mat."'), PREDICTED),
     Case("text_of_one_character", row("text", b'"a"'), "needs at least 2"),
     Case("text_is_number", row("text", b"7"), "'text' must be a string"),
@@ -32,7 +37,7 @@ CASES = [
     Case("integral_float_count", prompt(b'"max_new_tokens": 4.0'), PREDICTED),
     Case("temperature_is_string", prompt(b'"temperature": "hot"'), "'temperature' must be a number"),
     Case("temperature_is_negative", prompt(b'"temperature": -1'), "outside"),
-    Case("temperature_is_nan", prompt(b'"temperature": NaN'), "outside"),
+    Case("temperature_is_nan_left_to_the_default", prompt(b'"temperature": NaN'), PREDICTED),
     Case("temperature_is_infinite", prompt(b'"temperature": Infinity'), "outside"),
     Case("top_p_is_zero", prompt(b'"top_p": 0'), "outside"),
     Case("top_p_above_one", prompt(b'"top_p": 1.5'), "outside"),

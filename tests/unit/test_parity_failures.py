@@ -230,3 +230,42 @@ def test_an_export_onnxruntime_cannot_run_at_unseen_shapes_is_refused_and_remove
     with pytest.raises(ParityError, match="onnxruntime cannot run .* at batch 7.*INVALID_ARGUMENT"):
         export_graphs(family, make(), tmp_path, shape)
     assert list(tmp_path.iterdir()) == []
+
+
+LANGUAGE_MODEL = ("language_model", {"vocab_size": 20})
+
+
+def language_model():
+    from models.families.language_model.network import LanguageModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(cell="lstm", embedding_dim=8, hidden_size=16, num_layers=2, dropout=0.0)
+    return LanguageModel(config, LANGUAGE_MODEL[1]["vocab_size"])
+
+
+def test_a_language_model_passes_parity_when_nothing_is_broken(tmp_path):
+    error = export_graphs(LANGUAGE_MODEL[0], language_model(), tmp_path, LANGUAGE_MODEL[1])
+    assert error <= 1e-4 and sorted(p.name for p in tmp_path.iterdir()) == ["start.onnx", "step.onnx"]
+
+
+@pytest.mark.parametrize("graph", ["start.onnx", "step.onnx"])
+def test_a_language_model_with_either_step_graph_slightly_off_is_refused_and_both_removed(
+    graph, tmp_path, monkeypatch
+):
+    import models.families.language_model.export as language_model_export
+
+    corrupted = corrupt_traced(monkeypatch, language_model_export, graph, "network.output.bias", 0, 0.01)
+    with pytest.raises(ParityError, match="language model's graphs: greedy tokens match, error"):
+        export_graphs(LANGUAGE_MODEL[0], language_model(), tmp_path, LANGUAGE_MODEL[1])
+    assert corrupted == [graph] and list(tmp_path.iterdir()) == []
+
+
+def test_a_language_model_choosing_other_tokens_is_refused_at_any_tolerance(tmp_path, monkeypatch):
+    import models.families.language_model.export as language_model_export
+
+    corrupted = corrupt_traced(
+        monkeypatch, language_model_export, "step.onnx", "network.output.bias", 3, 100.0
+    )
+    with pytest.raises(ParityError, match="greedy tokens differ"):
+        export_graphs(LANGUAGE_MODEL[0], language_model(), tmp_path, LANGUAGE_MODEL[1], tolerance=1e6)
+    assert corrupted == ["step.onnx"] and list(tmp_path.iterdir()) == []

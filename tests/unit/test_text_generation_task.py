@@ -49,12 +49,12 @@ def test_top_k_never_draws_outside_the_k_most_likely_tokens():
 def test_a_rows_text_depends_on_its_seed_not_on_the_rows_beside_it():
     table = np.random.default_rng(0).normal(size=(6, 6))
     run = bigram_runner(table)
-    alone = generate(run, [np.array([1, 2])], settings(1, max_new=20, seed=7))
-    batched = generate(
+    alone, _ = generate(run, [np.array([1, 2])], settings(1, max_new=20, seed=7))
+    batched, _ = generate(
         run, [np.array([3]), np.array([1, 2]), np.array([4, 4, 4])], settings(3, max_new=20, seed=6)
     )
     assert batched[1] == alone[0] and len(alone[0]) == 20
-    again = generate(run, [np.array([1, 2])], settings(1, max_new=20, seed=7))
+    again, _ = generate(run, [np.array([1, 2])], settings(1, max_new=20, seed=7))
     assert again == alone
 
 
@@ -62,7 +62,7 @@ def test_prompts_of_different_lengths_are_fed_in_full_before_sampling():
     table = np.full((5, 5), -10.0)
     table[np.arange(5), (np.arange(5) + 1) % 5] = 10.0  # the next token is always token + 1
     run = bigram_runner(table)
-    out = generate(run, [np.array([0]), np.array([2, 4, 1])], settings(2, max_new=3, temperature=0.0))
+    out, _ = generate(run, [np.array([0]), np.array([2, 4, 1])], settings(2, max_new=3, temperature=0.0))
     assert out == [[1, 2, 3], [2, 3, 4]]
 
 
@@ -193,3 +193,44 @@ def test_the_bpe_option_round_trips_text_and_counts_characters_not_tokens(text_f
     item = codec.parse({"text": "the cat sat on the mat."})
     assert item["characters"] == len("the cat sat on the mat.") - len(codec.text(ids[:1]))
     assert len(ids) < len("the cat sat on the mat.")  # pieces, not characters
+
+
+def test_table_rows_csv_fields_and_extreme_settings_are_read_or_refused_never_a_crash(text_file, tmp_path):
+    _, prepared = prepare_text_generation(text_file, tmp_path)
+    codec = prepared.codec
+    assert (
+        codec.parse({"prompt": "the cat", "text": None, "seed": float("nan")})["seed"] is None
+    )  # a table's gaps
+    assert codec.parse({"prompt": "the cat", "seed": "3", "temperature": ""})["seed"] == 3  # CSV fields
+    for row, reason in (
+        ({"prompt": "the", "seed": float("nan"), "top_k": float("inf")}, "outside"),
+        ({"prompt": "the", "temperature": 10**400}, "outside"),
+        ({"prompt": "the", "seed": "three"}, "an integer"),
+    ):
+        with pytest.raises(InvalidRow, match=reason):
+            codec.parse(row)
+
+
+def test_a_tiny_temperature_is_greedy_and_non_finite_logits_make_the_row_an_error(text_file, tmp_path):
+    logits = np.array([[0.1, 2.0, 0.5]])
+    assert next_tokens(
+        logits, np.array([1e-320]), np.zeros(1, int), np.ones(1), [np.random.default_rng(0)]
+    ) == [1]
+    _, prepared = prepare_text_generation(text_file, tmp_path)
+    codec, size = prepared.codec, prepared.codec.network_shape()["vocab_size"]
+
+    def broken(graph, feeds):
+        batch = len(feeds["token"])
+        return {"logits": np.full((batch, size), np.nan, np.float32), "next_state": np.zeros((batch, 1))}
+
+    from serving.predictor import finite_items
+
+    outputs = codec.infer(broken, codec.encode([codec.parse({"prompt": "the", "max_new_tokens": 3})]))
+    assert not finite_items(outputs, 1)[0]
+
+
+def test_a_bpe_continuation_keeps_the_space_between_prompt_and_text(text_file, tmp_path):
+    _, prepared = prepare_text_generation(text_file, tmp_path, tokenizer="bpe", vocab_size=60)
+    codec = prepared.codec
+    prompt, rest = codec.ids("the cat")[0], codec.ids("the cat sat")[0]
+    assert codec.continuation(prompt, rest[len(prompt) :]) == " sat"
