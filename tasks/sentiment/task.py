@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
-from tasks.common.assets import ClassNames, build_codec, read_asset
 from tasks.common.base import (
     Codec,
     DataConfig,
@@ -21,12 +18,11 @@ from tasks.common.base import (
     load_prepared,
     save_prepared,
 )
-from tasks.common.classification import ClassificationTask, class_predictions, classification_scores
-from tasks.common.errors import DataSourceError, InvalidRow
+from tasks.common.classification import ClassificationTask, classification_scores
+from tasks.common.errors import DataSourceError
 from tasks.common.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
-from tasks.common.subwords import load_tokenizer, pad_ids
+from tasks.sentiment.codec import PAD, UNK, SentimentCodec
 
-PAD, UNK = "[PAD]", "[UNK]"
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
 CACHE_VERSION = 1  # bump when preparation logic changes so stale caches are not reused
 
@@ -58,74 +54,6 @@ class SentimentConfig(DataConfig):
     min_frequency: int = Field(2, ge=1)
     max_length: int = Field(64, ge=1)
     labels: list[str] = ["negative", "positive"]
-
-
-class SentimentSettings(TypedDict):
-    """What ``codec.json`` holds for a sentiment classifier."""
-
-    labels: ClassNames
-    max_length: Annotated[int, Field(ge=1)]
-
-
-class SentimentCodec(Codec):
-    """Tokenises text into padded id arrays and turns logits into labelled probabilities."""
-
-    unknown_id = 1  # [UNK], right after [PAD]
-
-    def __init__(self, tokenizer: Tokenizer, labels: list[str], max_length: int):
-        self.tokenizer = tokenizer
-        self.labels = labels
-        self.max_length = max_length
-
-    def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """Tokenise texts, truncated to ``max_length``."""
-        return [encoding.ids[: self.max_length] for encoding in self.tokenizer.encode_batch_fast(texts)]
-
-    def parse(self, row: dict[str, Any]) -> str:
-        """Return the row's text, or raise ``InvalidRow`` saying what is wrong with it."""
-        if "text" not in row:
-            raise InvalidRow("missing field 'text'")
-        text = row["text"]
-        if not isinstance(text, str):
-            raise InvalidRow(f"'text' must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise InvalidRow("'text' is empty")
-        try:  # a JSON escape can make a lone surrogate, which the tokenizer cannot take
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRow("invalid Unicode (a lone surrogate) in field 'text'") from None
-        return text
-
-    def encode(self, items: list[str]) -> dict[str, np.ndarray]:
-        """Encode texts as ``input_ids`` (right-padded with 0) and ``lengths``."""
-        return pad_ids(self.token_ids(items))
-
-    def decode(self, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-        """Turn ``logits`` into label, confidence and per-class probabilities."""
-        return class_predictions(outputs["logits"], self.labels)
-
-    def network_shape(self) -> dict[str, int]:
-        """Vocabulary size (embedding rows) and number of classes."""
-        return {"vocab_size": self.tokenizer.get_vocab_size(), "num_classes": len(self.labels)}
-
-    def save(self, directory: Path) -> None:
-        """Write ``tokenizer.json`` and ``codec.json`` into ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save(str(directory / "tokenizer.json"))
-        (directory / "codec.json").write_text(
-            json.dumps({"labels": self.labels, "max_length": self.max_length}, indent=2)
-        )
-
-    @classmethod
-    def load(cls, directory: Path) -> SentimentCodec:
-        """Load a codec written by ``save``.
-
-        Raises:
-            BundleError: Naming the file that is missing, unreadable or mistyped.
-        """
-        settings = read_asset(directory, "codec.json", SentimentSettings)
-        tokenizer = load_tokenizer(directory, "tokenizer.json")
-        return build_codec(cls, directory / "codec.json", tokenizer, **settings)
 
 
 def train_tokenizer(texts: list[str], config: SentimentConfig) -> Tokenizer:

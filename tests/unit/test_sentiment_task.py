@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from tasks import DataSourceError, InvalidRow, get_task
-from tasks.sentiment.task import UNK, SentimentCodec
+from tasks.sentiment.codec import UNK, SentimentCodec
 
 
 @pytest.fixture
