@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.baselines import score_baselines
 from flows.cell import cell_checkpoints, ship_cell
 from flows.champion import promote_best
 from flows.config import Profile, resolve_run
@@ -75,6 +76,7 @@ def run_task(
             prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
         ).summary()
         tracker.log_dict(training_profile, "training_input_profile.json")
+        baselines = score_baselines(task_, prepared)
         rows = []
         for cell in profile.cells:
             with (
@@ -113,7 +115,7 @@ def run_task(
         tracker.log_metrics({k: v for k, v in compared.items() if v is not None})
     slug = re.sub(r"[^a-z0-9]+", "-", task_name.lower()).strip("-")  # Prefect's artifact keys
     create_table_artifact(
-        table=rows,
+        table=rows + baselines,  # beside the cells, never promoted
         key=f"seqops-{slug}-cells",
         description=f"{task_name}: cells compared on the test split (onnxruntime)",
     )
@@ -121,7 +123,13 @@ def run_task(
         key=f"seqops-{slug}-promotion",
         markdown=promotion_markdown(task_name, decision),
     )
-    return {"task": task_name, "parent_run_id": parent.info.run_id, "cells": rows, "promotion": decision}
+    return {
+        "task": task_name,
+        "parent_run_id": parent.info.run_id,
+        "cells": rows,
+        "baselines": baselines,
+        "promotion": decision,
+    }
 
 
 def promotion_markdown(task_name: str, decision: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
             title=f"{result['task']} (test split, onnxruntime)",
             caption=f"promotion: {result['promotion']['reason']}",
         )
-        for row in rows:
+        for row in rows + result.get("baselines", []):
             table.add_row(*(_cell(row.get(key, "")) for key in columns))
         tables.append(table)
     return tables

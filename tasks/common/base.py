@@ -206,6 +206,15 @@ class Task(ABC):
         """Plots and tables that explain a trained model's test predictions (logged with its run)."""
         return []
 
+    def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
+        """Classical models scored beside the networks on the same splits (never promoted or served).
+
+        Returns:
+            Per baseline name, a function returning its test metrics (computed by ``metrics``), or
+            raising ``BaselineSkipped`` with the reason it cannot run on this data.
+        """
+        return {}
+
     def training_samples(self, run: GraphRunner, codec: Codec) -> dict[str, str]:
         """Texts that show how training goes, logged after every epoch (none unless a task has some).
 

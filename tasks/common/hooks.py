@@ -74,6 +74,10 @@ class WholeFileReader:
     read: Callable[[bytes, Any], dict[str, Any] | InvalidRow]
 
 
+class BaselineSkipped(SeqopsError):
+    """A classical baseline that does not run on this data (too large, say); the message says why."""
+
+
 class InvalidOptions(SeqopsError):
     """Inference options the model's task does not take, or with a bad value."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,7 @@ from tasks.common.base import (
 from tasks.common.classification import ClassificationTask, classification_scores
 from tasks.common.errors import DataSourceError
 from tasks.common.sources import TABLE_BUILDERS, first_available, load_from_hub, read_table
+from tasks.sentiment.baseline import tfidf_logistic_regression
 from tasks.sentiment.codec import PAD, UNK, SentimentCodec
 
 SST2_FILES = {"train": "stsa.binary.train", "validation": "stsa.binary.dev", "test": "stsa.binary.test"}
@@ -185,6 +188,10 @@ class Sentiment(ClassificationTask):
     def references(self, split: datasets.Dataset, codec: Codec) -> tuple[list[dict[str, Any]], list[int]]:
         """Raw text rows and their true label ids."""
         return [{"text": text} for text in split["text"]], list(split["label"])
+
+    def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
+        """TF-IDF word and character n-grams + logistic regression (``tasks.sentiment.baseline``)."""
+        return {"tfidf_logreg": partial(tfidf_logistic_regression, self, prepared)}
 
     def metrics(self, predictions: list[dict[str, Any]], references: list[int]) -> dict[str, float]:
         """Accuracy and macro precision, recall and F1."""

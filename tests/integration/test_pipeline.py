@@ -107,7 +107,7 @@ def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
         )
     assert flow_run.name and flow_run.state.is_completed()
     (artifact,) = artifacts
-    assert [row["cell"] for row in json.loads(artifact.data)] == CELLS
+    assert [row["cell"] for row in json.loads(artifact.data)] == [*CELLS, "baseline tfidf_logreg"]
 
 
 @pytest.fixture
@@ -276,3 +276,16 @@ def test_translation_pipeline_logs_bleu_attention_and_examples(
     assert {"encoder.onnx", "decoder_step.onnx", "source_tokenizer.json"} <= {
         p.name for p in bundle.iterdir()
     }
+
+
+def test_the_classical_baseline_is_scored_beside_the_cells_and_never_promoted(pipeline_run, tracking_uri):
+    result, _, _ = pipeline_run
+    (baseline,) = result["baselines"]
+    assert baseline["cell"] == "baseline tfidf_logreg" and baseline["status"] == "baseline (not promoted)"
+    assert 0.5 < baseline["test_macro_f1"] <= 1.0
+    parent = MlflowClient(tracking_uri).get_run(result["parent_run_id"])
+    assert parent.data.metrics["baseline_tfidf_logreg_macro_f1"] == baseline["test_macro_f1"]
+    assert parent.data.tags["baseline_tfidf_logreg"].startswith("scored in")
+    assert "baseline" not in result["promotion"].get("candidate_cell", "") and len(result["cells"]) == len(
+        CELLS
+    )

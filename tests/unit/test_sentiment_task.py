@@ -158,3 +158,19 @@ def test_named_files_that_fail_never_fall_back_to_other_data(task, synthetic_dat
         task.prepare(task.config(train_file=bad, test_file=bad, cache_dir=tmp_path))
     prepared = task.prepare(task.config(train_file=train, test_file=train, cache_dir=tmp_path))
     assert prepared.source.startswith("files")
+
+
+def test_the_tfidf_baseline_is_scored_by_the_tasks_metrics_and_skips_data_too_large(
+    sentiment_prepared, monkeypatch
+):
+    import tasks.sentiment.baseline as baseline
+    from tasks.common.hooks import BaselineSkipped
+
+    task = get_task("sentiment")
+    (name, fit_and_score), *others = task.baselines(sentiment_prepared).items()
+    metrics = fit_and_score()
+    assert name == "tfidf_logreg" and not others
+    assert set(metrics) == {"accuracy", "precision", "recall", "macro_f1"} and metrics["macro_f1"] > 0.8
+    monkeypatch.setattr(baseline, "MAX_TRAINING_ROWS", 10)
+    with pytest.raises(BaselineSkipped, match="more than 10"):
+        task.baselines(sentiment_prepared)["tfidf_logreg"]()
