@@ -10,6 +10,8 @@ backpropagation through time over fixed windows).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from tasks.common.errors import DataSourceError
 from tasks.common.hooks import Artifact, Evaluation, Table
 from tasks.common.sources import first_available, load_from_hub
 from tasks.common.subwords import train_bpe
+from tasks.text_generation.baseline import ngram_baseline
 from tasks.text_generation.codec import GenerationCodec
 from tasks.text_generation.sampling import SamplingSettings, generate
 
@@ -219,6 +222,10 @@ class TextGeneration(Task):
             "bits_per_character": nats / characters / math.log(2),
             "perplexity": math.exp(nats / characters),
         }
+
+    def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
+        """A smoothed n-gram model of the training tokens (``tasks.text_generation.baseline``)."""
+        return {"ngram": partial(ngram_baseline, self, prepared)}
 
     def training_samples(self, run: GraphRunner, codec: GenerationCodec) -> dict[str, str]:
         """The ``sample_prompt`` continued (temperature 0.8, seed 0): logged after every epoch."""

@@ -234,3 +234,27 @@ def test_a_bpe_continuation_keeps_the_space_between_prompt_and_text(text_file, t
     codec = prepared.codec
     prompt, rest = codec.ids("the cat")[0], codec.ids("the cat sat")[0]
     assert codec.continuation(prompt, rest[len(prompt) :]) == " sat"
+
+
+def test_the_ngram_baseline_is_a_distribution_and_scores_like_the_networks(
+    text_generation_model, monkeypatch
+):
+    from tasks.common.hooks import BaselineSkipped
+    from tasks.text_generation import baseline
+    from tasks.text_generation.baseline import NGramModel
+
+    tokens = np.array([0, 1, 2, 0, 1, 1, 2, 0, 2, 2, 1, 0])
+    model = NGramModel(tokens, order=3, vocabulary=4)
+    for context in (0, 3):  # a seen context, and one never seen (backs off to the unigrams)
+        assert sum(math.exp(-model.nats(np.array([context, t]))) for t in range(4)) == pytest.approx(1.0)
+    probabilities = [
+        math.exp(-model.nats(np.array([0, 1, t]))) / math.exp(-model.nats(np.array([0, 1]))) for t in range(4)
+    ]
+    assert sum(probabilities) == pytest.approx(1.0)
+
+    task, prepared, _, _ = text_generation_model
+    metrics = task.baselines(prepared)["ngram"]()
+    assert metrics["nats_per_character"] < 0.6 * math.log(prepared.codec.network_shape()["vocab_size"])
+    monkeypatch.setattr(baseline, "MAX_TRAINING_TOKENS", 100)
+    with pytest.raises(BaselineSkipped, match="more than 100"):
+        task.baselines(prepared)["ngram"]()
