@@ -9,6 +9,8 @@ fitted on the training split only, and those statistics ship with the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from tasks.action_recognition.baseline import nearest_neighbour_dtw
 from tasks.action_recognition.codec import ActionCodec
 from tasks.common.base import (
     DataConfig,
@@ -233,6 +236,10 @@ class ActionRecognition(ClassificationTask):
             for steps in table.column("inputs").to_pylist()
         ]
         return rows, table.column("label").to_pylist()
+
+    def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
+        """1-nearest-neighbour DTW (``tasks.action_recognition.baseline``)."""
+        return {"1nn_dtw": partial(nearest_neighbour_dtw, self, prepared)}
 
     def metrics(self, predictions: list[dict[str, Any]], references: list[int]) -> dict[str, float]:
         """Accuracy, macro precision/recall/F1 and every class's recall."""

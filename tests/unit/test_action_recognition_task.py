@@ -126,3 +126,15 @@ def test_japanese_vowels_variable_length_trains_and_keeps_parity_at_unseen_lengt
     assert {len(i) for i in items} >= {7, 29}
     feeds = {k: torch.from_numpy(v) for k, v in predictor.codec.encode(items).items()}
     assert parity_error(network, bundle / "model.onnx", feeds) < 1e-4
+
+
+def test_the_dtw_baseline_is_scored_by_the_tasks_metrics_and_skips_too_many_pairs(action_model, monkeypatch):
+    from tasks.action_recognition import baseline
+    from tasks.common.hooks import BaselineSkipped
+
+    task, prepared, _ = action_model
+    metrics = task.baselines(prepared)["1nn_dtw"]()
+    assert {"accuracy", "macro_f1"} <= set(metrics) and metrics["accuracy"] > 0.6
+    monkeypatch.setattr(baseline, "MAX_PAIRS", 10)
+    with pytest.raises(BaselineSkipped, match="more than 10"):
+        task.baselines(prepared)["1nn_dtw"]()
