@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from tasks.action_recognition.baseline import nearest_neighbour_dtw
+from tasks.action_recognition.baseline import minirocket, nearest_neighbour_dtw
 from tasks.action_recognition.codec import ActionCodec
 from tasks.common.base import (
     DataConfig,
@@ -238,8 +238,11 @@ class ActionRecognition(ClassificationTask):
         return rows, table.column("label").to_pylist()
 
     def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
-        """1-nearest-neighbour DTW (``tasks.action_recognition.baseline``)."""
-        return {"1nn_dtw": partial(nearest_neighbour_dtw, self, prepared)}
+        """1-nearest-neighbour DTW and MiniRocket (``tasks.action_recognition.baseline``)."""
+        return {
+            "1nn_dtw": partial(nearest_neighbour_dtw, self, prepared),
+            "minirocket": partial(minirocket, self, prepared),
+        }
 
     def metrics(self, predictions: list[dict[str, Any]], references: list[int]) -> dict[str, float]:
         """Accuracy, macro precision/recall/F1 and every class's recall."""

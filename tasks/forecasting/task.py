@@ -7,6 +7,8 @@ with the model, so served forecasts come back in original units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,11 @@ from tasks.common.base import (
 from tasks.common.errors import DataSourceError
 from tasks.common.hooks import Artifact, Evaluation, Figure
 from tasks.common.sources import first_available, load_from_hub
+from tasks.forecasting.baseline import theta
 from tasks.forecasting.codec import ForecastCodec, ForecastReferences
 from tasks.forecasting.metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.forecasting.readers import SERIES
+from tasks.forecasting.windows import infer_season, nested_array, windows
 
 pd = lazy_module("pandas")
 
@@ -72,37 +76,6 @@ class ForecastingConfig(DataConfig):
         if self.season is not None and self.season > self.lookback:
             raise ValueError(f"season ({self.season}) must not exceed lookback ({self.lookback})")
         return self
-
-
-def infer_season(dates: pd.Series) -> int:
-    """Seasonal period from the median time step: 24 hourly, 7 daily, 52 weekly, 12 monthly, else 1."""
-    step = pd.to_datetime(dates).diff().median()
-    for period, season in (
-        (pd.Timedelta(hours=1), 24),
-        (pd.Timedelta(days=1), 7),
-        (pd.Timedelta(weeks=1), 52),
-    ):
-        if step == period:
-            return season
-    return 12 if pd.Timedelta(days=28) <= step <= pd.Timedelta(days=31) else 1
-
-
-def windows(
-    values: np.ndarray, lookback: int, horizon: int, stride: int, target: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sliding (history, future) windows: histories ``(n, lookback, columns)``, futures ``(n, horizon)``."""
-    starts = np.arange(0, len(values) - lookback - horizon + 1, stride)
-    history_index = starts[:, None] + np.arange(lookback)
-    future_index = starts[:, None] + lookback + np.arange(horizon)
-    return values[history_index], values[future_index, target]
-
-
-def nested_array(array: np.ndarray) -> pa.Array:
-    """A float32 numpy array as a nested fixed-size Arrow list column (fast, no Python lists)."""
-    column = pa.array(array.reshape(-1).astype(np.float32))
-    for size in reversed(array.shape[1:]):
-        column = pa.FixedSizeListArray.from_arrays(column, size)
-    return column
 
 
 class Forecasting(Task):
@@ -267,6 +240,13 @@ class Forecasting(Task):
         return rows, ForecastReferences(
             histories[:, :, 0], futures, codec.season, float(codec.std[0]), codec.mase_scale
         )
+
+    def baselines(self, prepared: PreparedData) -> dict[str, Callable[[], dict[str, float]]]:
+        """The Theta method on each test window (``tasks.forecasting.baseline``).
+
+        Naive and seasonal-naive forecasts are scored inside ``metrics``, beside every model.
+        """
+        return {"theta": partial(theta, self, prepared)}
 
     def metrics(self, predictions: list[dict[str, Any]], references: ForecastReferences) -> dict[str, float]:
         """The model's scores beside the naive and seasonal-naive baselines on the same windows."""

@@ -138,3 +138,17 @@ def test_the_dtw_baseline_is_scored_by_the_tasks_metrics_and_skips_too_many_pair
     monkeypatch.setattr(baseline, "MAX_PAIRS", 10)
     with pytest.raises(BaselineSkipped, match="more than 10"):
         task.baselines(prepared)["1nn_dtw"]()
+
+
+def test_the_minirocket_baseline_pads_unequal_lengths_and_skips_too_many_values(action_model, monkeypatch):
+    from tasks.action_recognition import baseline
+    from tasks.common.hooks import BaselineSkipped
+
+    task, prepared, _ = action_model
+    test, _ = baseline.sequences(prepared.splits["test"])
+    assert len({s.shape[1] for s in test}) > 1  # JapaneseVowels: 7 to 29 steps
+    metrics = task.baselines(prepared)["minirocket"]()
+    assert {"accuracy", "macro_f1"} <= set(metrics) and metrics["accuracy"] > 0.8
+    monkeypatch.setattr(baseline, "MAX_MINIROCKET_VALUES", 10)
+    with pytest.raises(BaselineSkipped, match="more than 10"):
+        task.baselines(prepared)["minirocket"]()

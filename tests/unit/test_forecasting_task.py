@@ -9,6 +9,7 @@ from task_models import SINE_AMPLITUDE, SINE_LEVEL, prepare_forecasting
 from serving.batch import run_batch
 from serving.predictor import Predictor
 from tasks import InvalidRow, get_task
+from tasks.forecasting.baseline import theta_forecasts
 from tasks.forecasting.metrics import forecast_scores, naive_forecast, seasonal_naive_forecast
 
 
@@ -143,3 +144,21 @@ def test_text_columns_are_not_taken_as_covariates(sine_csv, tmp_path):
     assert prepared.codec.columns == ["load", "temp"]
     with pytest.raises(Exception, match="no numeric values"):
         prepare_forecasting(path, tmp_path / "c2", covariates=["note"])
+
+
+def test_the_theta_baseline_follows_the_season_and_skips_too_many_windows(sine_csv, tmp_path, monkeypatch):
+    from tasks.common.hooks import BaselineSkipped
+    from tasks.forecasting import baseline
+
+    task, prepared = prepare_forecasting(sine_csv, tmp_path)
+    metrics = task.baselines(prepared)["theta"]()
+    assert metrics["mase"] < 0.5 * metrics["naive_mase"]  # the daily sine is removed, then put back
+    monkeypatch.setattr(baseline, "MAX_WINDOWS", 10)
+    with pytest.raises(BaselineSkipped, match="more than 10"):
+        task.baselines(prepared)["theta"]()
+
+
+def test_theta_forecasts_histories_at_or_below_zero():
+    histories = -np.abs(np.sin(np.arange(60) / 4))[None, :] - np.arange(60)[None, :] * 0.1
+    forecast = theta_forecasts(histories, horizon=6, season=12)
+    assert forecast.shape == (1, 6) and np.isfinite(forecast).all() and forecast[0, -1] < histories[0, -1]
