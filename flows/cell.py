@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,31 @@ def end_killed_runs(checkpoint_dir: str) -> None:
             tracker.set_terminated(killed, "KILLED")
 
 
-def ship_cell(
-    task_: Task,
-    prepared: PreparedData,
-    settings: TaskSettings,
-    profile: Profile,
-    cell: str,
-    work_dir: Path,
-    register: bool,
-    training_profile: dict[str, float],
-    checkpoint_dir: Path,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Shipment:
+    """What the cells of one task's pipeline run share.
+
+    Attributes:
+        task: The task.
+        prepared: Its prepared data.
+        profile: The run's profile.
+        work_dir: Folder for checkpoints and bundles.
+        register: Register the shipped models (and gate them).
+        training_profile: The training inputs' statistics, saved in bundles for drift checks.
+    """
+
+    task: Task
+    prepared: PreparedData
+    profile: Profile
+    work_dir: Path
+    register: bool
+    training_profile: dict[str, float]
+
+
+def ship_cell(shipment: Shipment, settings: TaskSettings, cell: str, checkpoint_dir: Path) -> dict[str, Any]:
     """Train, export, evaluate (fp32 and int8), log and register one cell in the active (child) MLflow run."""
+    task_, prepared, profile, work_dir = shipment.task, shipment.prepared, shipment.profile, shipment.work_dir
+    register, training_profile = shipment.register, shipment.training_profile
     run_id = mlflow.active_run().info.run_id
     params = {
         "task": task_.name,
@@ -154,6 +168,10 @@ def ship_cell(
     fit = train_cell(task_, prepared, settings, cell, checkpoint_dir)
     row: dict[str, Any] = {
         "cell": cell,
+        "seed": settings.train.seed,
+        "validation_metric": fit.monitor,
+        "validation_score": fit.best_score,
+        "validation_better": fit.monitor_mode,
         "epochs": fit.epochs,
         "train_seconds": round(fit.seconds, 1),
         "parameter_count": sum(p.numel() for p in fit.network.parameters()),
@@ -205,16 +223,23 @@ def ship_cell(
     log_diagnostics(
         task_, bundle_dir, prepared.splits["test"], (predictions, references), f"{task_.name} {cell}: test"
     )
-    model_info = log_bundle_model(bundle_dir)
+    row["model_uri"] = log_bundle_model(bundle_dir).model_uri
     if register:
-        tags = {
-            "task": task_.name,
-            "cell": cell,
-            "parity_error": parity,
-            "data_fingerprint": prepared.fingerprint,
-            "git_commit": git_commit(),
-            "run_id": run_id,
-            **{f"test_{k}": v for k, v in metrics.items()},
-        }
-        row["version"] = register_version(model_info.model_uri, f"seqops-{task_.name}", tags)
+        row["version"] = register_version(
+            row["model_uri"], f"seqops-{task_.name}", version_tags(task_, prepared, row)
+        )
     return {**row, "status": "registered" if register else "logged"}
+
+
+def version_tags(task_: Task, prepared: PreparedData, row: dict[str, Any]) -> dict[str, Any]:
+    """The tags of a registered version: what trained it, on which data, and its test scores."""
+    return {
+        "task": task_.name,
+        "cell": row["cell"],
+        "seed": row["seed"],
+        "parity_error": row["parity_error"],
+        "data_fingerprint": prepared.fingerprint,
+        "git_commit": git_commit(),
+        "run_id": row["run_id"],
+        **{k: v for k, v in row.items() if k.startswith("test_")},
+    }

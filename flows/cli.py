@@ -1,4 +1,4 @@
-"""The ``seqops`` command line: pipeline, train, predict, models, schedule.
+"""The ``seqops`` command line: pipeline, train, tune, predict, models, schedule.
 
 Heavy modules are imported inside each command, so ``seqops predict`` loads onnxruntime and
 never torch, Lightning or Prefect. Every command ends a failure with one line and an exit status
@@ -14,12 +14,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from flows.failures import DEBUG_VARIABLE, debugging, guard_commands, install_log_hygiene
+from flows.console import (
+    CellOption,
+    DataDirOption,
+    ProfileOption,
+    TaskOption,
+    WorkDirOption,
+    console,
+    embedded_defaults,
+    guarded,
+)
+from flows.failures import DEBUG_VARIABLE, debugging, install_log_hygiene
 from flows.tables import drift_table, summary_tables
+from flows.tune_cli import tune_command
 
 app = typer.Typer(
     help="Train, ship and serve recurrent sequence models. Add --debug (or set SEQOPS_DEBUG=1) to see "
@@ -27,41 +36,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
-error_console = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line in a log
-
-
-def report_failure(label: str, message: str) -> None:
-    """Print a failure as one line on stderr: its label in red, then the message (never markup)."""
-    error_console.print(Text.assemble((f"{label}:", "red"), " ", message))
-
-
-guarded = guard_commands(report_failure)
-
-TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task name; repeat for several.")]
-CellOption = Annotated[
-    list[str] | None, typer.Option("--cell", "-c", help="rnn, lstm or gru; repeat for several.")
-]
-ProfileOption = Annotated[str, typer.Option(help="Built-in profile (default, smoke) or a YAML path.")]
-DataDirOption = Annotated[
-    str | None, typer.Option(help="Local data folder (default: SEQOPS_DATA_DIR or ../shared/data).")
-]
-WorkDirOption = Annotated[str, typer.Option(help="Folder for caches, checkpoints and bundles.")]
-
-
-def embedded_defaults(work_dir: str) -> None:
-    """Ephemeral Prefect with a project-local home, unless PREFECT_API_URL or PREFECT_HOME say otherwise."""
-    os.environ.setdefault("PREFECT_HOME", str(Path(work_dir, "prefect").resolve()))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    # The temporary API server needs more than the 20 s default on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # Progress bars of sub-second steps (cache writes, artifact downloads) only bury the log.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import datasets
-
-    datasets.disable_progress_bars()
 
 
 def _run(
@@ -235,6 +209,9 @@ def schedule_command(
     from flows.schedules import runner_deployments
 
     serve(*runner_deployments(specs))
+
+
+app.command("tune")(tune_command)
 
 
 @app.command("models")

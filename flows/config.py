@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from flows.search_space import Dimension
 from models.config import Cell, ModelConfig, TrainConfig
 from tasks import DataConfig, SeqopsError, get_task
 from tasks.common.errors import describe_validation
@@ -53,13 +54,19 @@ def read_yaml(path: Path, what: str) -> dict[str, Any]:
 
 
 class TaskSettings(BaseModel):
-    """Data, network and training settings of one task."""
+    """Data, network and training settings of one task.
+
+    Attributes:
+        search_space: Entries replacing (or, when null, removing) the task's own ``search_space`` in
+            ``seqops tune``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     data: dict[str, Any] = {}
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    search_space: dict[str, Dimension | None] = {}
 
 
 class Profile(BaseModel):
@@ -72,6 +79,8 @@ class Profile(BaseModel):
         quantize: ``int8`` adds a dynamically quantised variant to each bundle if it passes the gate.
         int8_tolerance: The gate: largest loss of the promotion metric on the test split, in points
             (0.01 of a metric in [0, 1]; see ``Task.metric_points``).
+        seeds: Times each cell is trained (seeds ``train.seed``, ``+1``...): tables report the mean ±
+            standard deviation on test, and the seed best on validation is registered.
         tasks: Settings per registered task.
     """
 
@@ -82,6 +91,7 @@ class Profile(BaseModel):
     parity_tolerance: float = Field(1e-4, gt=0)
     quantize: Literal["int8"] | None = "int8"
     int8_tolerance: float = Field(0.5, ge=0)
+    seeds: int = Field(1, ge=1, le=20)
     tasks: dict[str, TaskSettings]
 
 

@@ -17,12 +17,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.baselines import score_baselines
-from flows.cell import cell_checkpoints, ship_cell
+from flows.cell import Shipment
 from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
 from flows.retries import tracked_run, transient
+from flows.seeds import ship_cell_runs
 from flows.tracker import tracker
 from flows.tracking import (
     configure_tracking,
@@ -78,24 +79,11 @@ def run_task(
         tracker.log_dict(training_profile, "training_input_profile.json")
         baselines = score_baselines(task_, prepared)
         rows = []
+        shipment = Shipment(task_, prepared, profile, work_dir, register, training_profile)
         for cell in profile.cells:
-            with (
-                tracked_run(f"{task_name}-{cell}", nested=True),
-                cell_checkpoints(task_name, prepared, settings, cell, work_dir) as checkpoints,
-            ):
+            with tracked_run(f"{task_name}-{cell}", nested=True):
                 log_lineage(prepared)
-                shipped = ship_cell(
-                    task_,
-                    prepared,
-                    settings,
-                    profile,
-                    cell,
-                    work_dir,
-                    register,
-                    training_profile,
-                    checkpoints,
-                )
-                rows.append(shipped)
+                rows.append(ship_cell_runs(shipment, settings, cell))
         if register:
             model_name = f"seqops-{task_name}"
 

@@ -90,13 +90,17 @@ def _masked(error: MlflowException) -> MlflowException:
 
 
 @contextmanager
-def tracked_run(run_name: str, nested: bool = False) -> Iterator[ActiveRun]:
+def tracked_run(run_name: str, nested: bool = False, run_id: str | None = None) -> Iterator[ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED when its block raises.
+
+    With ``run_id``, that (earlier) run is reopened instead of a new one started.
 
     Unlike ``mlflow.start_run``'s own exit, a server that cannot record the failure never hides the
     error that ended the run (such as ``TrackingUnavailable``, which names what was being logged).
     """
-    run = with_retries(lambda: mlflow.start_run(run_name=run_name, nested=nested), f"start run {run_name}")
+    run = with_retries(
+        lambda: mlflow.start_run(run_id=run_id, run_name=run_name, nested=nested), f"start run {run_name}"
+    )
     run_id = run.info.run_id
 
     def end(status: str) -> None:

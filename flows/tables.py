@@ -11,14 +11,19 @@ from tasks import Task, get_task
 
 
 def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
-    """One table per task: test metrics per cell, training time, size, version and the promotion."""
+    """One table per task: test metrics per cell, training time, size, version and the promotion.
+
+    Cells trained with several seeds show each metric as mean ± standard deviation over the seeds.
+    """
     tables = []
     for result in results:
         rows = result["cells"]
         task = get_task(result["task"])
         metrics = summary_metrics(task, list(rows[0]) if rows else [])
+        seeded = any("seeds" in row for row in rows)
         columns = {
             "cell": "cell",
+            **({"seeds": "seeds"} if seeded else {}),
             "epochs": "epochs",
             "train_seconds": "train s",
             "parameter_count": "weights",
@@ -29,13 +34,18 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
             "version": "version",
             "status": "status",
         }
+        spread = (
+            " metrics: mean ± sd over seeds; epochs to version: the seed best on validation;"
+            if seeded
+            else ""
+        )
         table = Table(
             *columns.values(),
             title=f"{result['task']} (test split, onnxruntime)",
-            caption=f"promotion: {result['promotion']['reason']}",
+            caption=f"{spread} promotion: {result['promotion']['reason']}".strip(),
         )
         for row in rows + result.get("baselines", []):
-            table.add_row(*(_cell(row.get(key, "")) for key in columns))
+            table.add_row(*(_spread(row, key) for key in columns))
         tables.append(table)
     return tables
 
@@ -52,6 +62,12 @@ def summary_metrics(task: Task, keys: list[str]) -> list[str]:
     ]
     chosen.append(f"test_{task.promotion_metric}_int8")
     return [key for key in chosen if key in tested]
+
+
+def _spread(row: dict[str, Any], key: str) -> str:
+    if f"{key}_mean" in row:
+        return f"{_cell(row[f'{key}_mean'])} ± {row[f'{key}_std']:.2g}"
+    return _cell(row.get(key, ""))
 
 
 def _cell(value: Any) -> str:

@@ -37,6 +37,7 @@ class FitResult:
         family: The network family that built it (what exports or restores it).
         best_score: Best value of the monitored validation metric.
         monitor: Name of that metric.
+        monitor_mode: Whether it is better ``max`` or ``min``.
         epochs: Epochs run before stopping.
         seconds: Wall time of ``Trainer.fit``.
         checkpoint: Path of the best checkpoint.
@@ -48,6 +49,7 @@ class FitResult:
     family: str
     best_score: float
     monitor: str
+    monitor_mode: str
     epochs: int
     seconds: float
     checkpoint: Path
@@ -160,6 +162,7 @@ def train(
         family=family,
         best_score=float(checkpoint.best_model_score),
         monitor=module.monitor,
+        monitor_mode=module.monitor_mode,
         epochs=trainer.current_epoch,
         seconds=seconds,
         checkpoint=Path(checkpoint.best_model_path),

@@ -163,8 +163,9 @@ class Task(ABC):
 
     The generic layers call the hooks and never ask which task they hold: ``diagnostics`` (plots and
     tables logged with a trained model), ``summary_metrics`` (the columns of result tables),
-    ``readers`` (whole-file inputs of ``seqops predict``) and ``inference_options`` (settings a user
-    may change at prediction time, checked before any work).
+    ``readers`` (whole-file inputs of ``seqops predict``), ``inference_options`` (settings a user
+    may change at prediction time, checked before any work) and ``search_space`` (what
+    ``seqops tune`` searches).
     """
 
     name: ClassVar[str]
@@ -181,6 +182,13 @@ class Task(ABC):
     summary_metrics: ClassVar[tuple[str, ...]] = ()
     readers: ClassVar[dict[str, WholeFileReader]] = {}
     inference_options: ClassVar[type[BaseModel]] = NoOptions
+    # What ``seqops tune`` searches: ``section.field`` (data, model or train) -> ``{low, high, log}``
+    # or ``{choices}``. A profile's ``search_space`` narrows, widens or removes entries.
+    search_space: ClassVar[dict[str, dict[str, Any]]] = {
+        "model.hidden_size": {"low": 32, "high": 256, "log": True},
+        "model.dropout": {"low": 0.0, "high": 0.5},
+        "train.learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
+    }
 
     def config(self, **values: Any) -> DataConfig:
         """Validate data settings for this task; unknown or bad fields raise naming the field."""

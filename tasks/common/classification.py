@@ -89,7 +89,15 @@ class ClassificationTask(Task, ABC):
     """A task whose codec decodes class records (``label_id``, ``probabilities``): its shared hooks."""
 
     family = "classifier"
+    promotion_metric = "macro_f1"
+    promotion_direction = "max"
     summary_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "precision", "recall")
+    # The classifier's shape choices; each task adds its own ranges of sizes and rates.
+    search_space: ClassVar[dict[str, dict[str, Any]]] = {
+        "model.num_layers": {"low": 1, "high": 2},
+        "model.bidirectional": {"choices": [False, True]},
+        "model.pooling": {"choices": ["last", "mean", "max"]},
+    }
 
     def diagnostics(self, evaluation: Evaluation) -> list[Artifact]:
         """The test split's confusion matrix, with class names."""

@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, model_validator
 
 from tasks.common.base import (
-    DataConfig,
     PreparedData,
     Task,
     datasets,
@@ -28,54 +26,19 @@ from tasks.common.base import (
 )
 from tasks.common.errors import DataSourceError
 from tasks.common.hooks import Artifact, Evaluation, Figure
-from tasks.common.sources import first_available, load_from_hub
+from tasks.common.sources import first_available
 from tasks.forecasting.baseline import theta
 from tasks.forecasting.codec import ForecastCodec, ForecastReferences
+from tasks.forecasting.config import ForecastingConfig
 from tasks.forecasting.metrics import forecast_scores, naive_forecast, seasonal_mae, seasonal_naive_forecast
 from tasks.forecasting.readers import SERIES
+from tasks.forecasting.sources import frames
 from tasks.forecasting.windows import infer_season, nested_array, windows
 
 pd = lazy_module("pandas")
 
 ETT_SPLIT = [12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24]  # the usual 12/4/4 months of hourly rows
 CACHE_VERSION = 1
-
-
-class ForecastingConfig(DataConfig):
-    """Data settings for forecasting.
-
-    Attributes:
-        csv_file: A user's CSV: a date column plus numeric columns.
-        hub_id: Hugging Face Hub data set (a table with the same columns) used when ``use_hub`` is set.
-        use_hub: Try the Hub before the offline CO2 default.
-        date_column: Name of the timestamp column.
-        target: Column to forecast.
-        covariates: Extra input columns; ``None`` takes every other numeric column, ``[]`` is univariate.
-        lookback: History steps the model reads.
-        horizon: Steps forecast at once.
-        season: Seasonal period for the seasonal-naive baseline and MASE; ``None`` infers it from the
-            time step (24 hourly, 7 daily, 52 weekly, 12 monthly).
-        split_lengths: Rows of train, validation and test; ``None``: 12/4/4 months for ETT, else 70/10/20%.
-        stride: Step between consecutive training windows.
-    """
-
-    csv_file: Path | None = None
-    hub_id: str = "ETDataset/ett"
-    use_hub: bool = False
-    date_column: str = "date"
-    target: str = "OT"
-    covariates: list[str] | None = None
-    lookback: int = Field(96, ge=2)
-    horizon: int = Field(24, ge=1)
-    season: int | None = Field(None, ge=1)
-    split_lengths: list[int] | None = Field(None, min_length=3, max_length=3)
-    stride: int = Field(1, ge=1)
-
-    @model_validator(mode="after")
-    def _season_fits_lookback(self) -> ForecastingConfig:
-        if self.season is not None and self.season > self.lookback:
-            raise ValueError(f"season ({self.season}) must not exceed lookback ({self.lookback})")
-        return self
 
 
 class Forecasting(Task):
@@ -87,6 +50,14 @@ class Forecasting(Task):
     promotion_metric = "mase"
     promotion_direction = "min"
     summary_metrics = ("mase", "mae", "mse", "rmse", "smape", "naive_mase", "seasonal_naive_mase")
+    search_space = {
+        "data.lookback": {"choices": [96, 168, 336]},
+        "model.hidden_size": {"low": 16, "high": 256, "log": True},
+        "model.num_layers": {"low": 1, "high": 2},
+        "model.dropout": {"low": 0.0, "high": 0.4},
+        "train.learning_rate": {"low": 1e-4, "high": 3e-3, "log": True},
+        "train.loss": {"choices": ["mae", "mse"]},
+    }
     readers = {"series": SERIES}
 
     def diagnostics(self, evaluation: Evaluation) -> list[Artifact]:
@@ -98,45 +69,9 @@ class Forecasting(Task):
         figure = forecast_figure(references.histories, references.futures, forecasts, evaluation.title)
         return [Figure("forecast_vs_actual.png", figure)]
 
-    def _frames(self, config: ForecastingConfig) -> list[tuple[str, Any]]:
-        def read(path: Path, required: bool) -> pd.DataFrame | None:
-            if path.is_file():
-                return pd.read_csv(path)
-            if required:
-                raise DataSourceError(f"file not found: {path}")
-            return None
-
-        def hub() -> pd.DataFrame | None:
-            return (
-                load_from_hub(config.hub_id, "set data_dir or csv_file")["train"].to_pandas()
-                if config.use_hub
-                else None
-            )
-
-        def co2() -> pd.DataFrame:
-            from statsmodels.datasets import co2 as co2_data
-
-            frame = co2_data.load_pandas().data
-            return frame.rename_axis("date").reset_index()
-
-        return [
-            (
-                f"file {config.csv_file}",
-                lambda: read(config.csv_file, required=True) if config.csv_file else None,
-            ),
-            (
-                f"data_dir {config.data_dir}/ett/ETTh1.csv",
-                lambda: (
-                    read(config.data_dir / "ett" / "ETTh1.csv", required=False) if config.data_dir else None
-                ),
-            ),
-            (f"hub {config.hub_id}", hub),
-            ("statsmodels co2 (weekly)", co2),
-        ]
-
     def prepare(self, config: ForecastingConfig) -> PreparedData:
         """Load, clean, split, scale and window the series (cached on disk)."""
-        source, frame = first_available(self._frames(config))
+        source, frame = first_available(frames(config))
         is_co2 = source.startswith("statsmodels")
         target = "co2" if is_co2 and config.target not in frame else config.target
         missing = {config.date_column, target} - set(frame.columns)

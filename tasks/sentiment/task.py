@@ -98,8 +98,13 @@ class Sentiment(ClassificationTask):
 
     name = "sentiment"
     config_model = SentimentConfig
-    promotion_metric = "macro_f1"
-    promotion_direction = "max"
+    search_space = ClassificationTask.search_space | {
+        "model.embedding_dim": {"low": 64, "high": 300, "log": True},
+        "model.hidden_size": {"low": 64, "high": 512, "log": True},
+        "model.dropout": {"low": 0.1, "high": 0.6},
+        "train.learning_rate": {"low": 3e-4, "high": 5e-3, "log": True},
+        "train.weight_decay": {"low": 1e-7, "high": 1e-4, "log": True},
+    }
 
     def _user_files(self, config: SentimentConfig) -> datasets.DatasetDict | None:
         if config.train_file is None:

@@ -35,6 +35,7 @@ from tasks.common.subwords import train_bpe
 from tasks.text_generation.baseline import ngram_baseline
 from tasks.text_generation.codec import GenerationCodec
 from tasks.text_generation.sampling import SamplingSettings, generate
+from tasks.text_generation.sources import read_text
 
 CACHE_VERSION = 1
 
@@ -100,23 +101,6 @@ class GenerationOptions(BaseModel):
     seed: int | None = Field(None, ge=0, lt=2**32)
 
 
-def read_text(path: Path) -> str:
-    """A text file, or the ``.txt`` files of a folder joined in name order.
-
-    Raises:
-        DataSourceError: For a folder without ``.txt`` files or a file that is not UTF-8.
-    """
-    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
-    if not files:
-        raise DataSourceError(f"{path} holds no .txt files")
-    if not all(file.is_file() for file in files):
-        raise DataSourceError(f"text_file {path} does not exist")
-    try:
-        return "".join(file.read_text(encoding="utf-8") for file in files)
-    except UnicodeDecodeError as error:
-        raise DataSourceError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
-
-
 class TextGeneration(Task):
     """Language modelling: predict the next token of a text; generate by sampling."""
 
@@ -126,6 +110,13 @@ class TextGeneration(Task):
     promotion_metric = "bits_per_character"
     promotion_direction = "min"
     summary_metrics = ("bits_per_character", "nats_per_character", "perplexity")
+    search_space = {
+        "model.embedding_dim": {"low": 32, "high": 256, "log": True},
+        "model.hidden_size": {"low": 128, "high": 512, "log": True},
+        "model.num_layers": {"low": 1, "high": 3},
+        "model.dropout": {"low": 0.0, "high": 0.3},
+        "train.learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
+    }
     inference_options = GenerationOptions
 
     def _local(self, config: TextGenerationConfig) -> str | None:

@@ -112,6 +112,13 @@ class Translation(Task):
     promotion_direction = "max"
     evaluation_variants = {"greedy": {"beam_width": 1}}
     summary_metrics = ("bleu", "chrf", "bleu_greedy", "chrf_greedy")
+    search_space = {
+        "model.embedding_dim": {"low": 128, "high": 512, "log": True},
+        "model.hidden_size": {"low": 128, "high": 512, "log": True},
+        "model.dropout": {"low": 0.1, "high": 0.5},
+        "train.learning_rate": {"low": 5e-4, "high": 3e-3, "log": True},
+        "train.label_smoothing": {"low": 0.0, "high": 0.2},
+    }
     inference_options = TranslationOptions
 
     def diagnostics(self, evaluation: Evaluation, count: int = 20) -> list[Artifact]:

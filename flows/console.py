@@ -1,0 +1,80 @@
+"""What every ``seqops`` command shares: the consoles, one-line failures, common options, Prefect defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from flows.failures import guard_commands
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+error_console = Console(stderr=True, soft_wrap=True)  # soft wrap: an error stays one line in a log
+
+
+def report_failure(label: str, message: str) -> None:
+    """Print a failure as one line on stderr: its label in red, then the message (never markup)."""
+    error_console.print(Text.assemble((f"{label}:", "red"), " ", message))
+
+
+guarded = guard_commands(report_failure)
+
+TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task name; repeat for several.")]
+CellOption = Annotated[
+    list[str] | None, typer.Option("--cell", "-c", help="rnn, lstm or gru; repeat for several.")
+]
+ProfileOption = Annotated[str, typer.Option(help="Built-in profile (default, smoke) or a YAML path.")]
+DataDirOption = Annotated[
+    str | None, typer.Option(help="Local data folder (default: SEQOPS_DATA_DIR or ../shared/data).")
+]
+WorkDirOption = Annotated[str, typer.Option(help="Folder for caches, checkpoints and bundles.")]
+
+
+def embedded_defaults(work_dir: str) -> None:
+    """Ephemeral Prefect with a project-local home, unless PREFECT_API_URL or PREFECT_HOME say otherwise."""
+    os.environ.setdefault("PREFECT_HOME", str(Path(work_dir, "prefect").resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # The temporary API server needs more than the 20 s default on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Progress bars of sub-second steps (cache writes, artifact downloads) only bury the log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Dask's scheduler and workers log every connection at INFO: only their warnings say something.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+@contextmanager
+def api_for_workers() -> Iterator[None]:
+    """A temporary Prefect API that worker processes reach too, unless ``PREFECT_API_URL`` names one.
+
+    Prefect's own temporary server lives inside the flow's process, where Dask workers cannot see it:
+    each would start one of its own, and their task runs would be lost with it.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.logging.handlers import APILogHandler
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield
+            APILogHandler().flush()  # the flow's last log records, while the server still listens
+    finally:
+        del os.environ["PREFECT_API_URL"]
+        server.stop()
