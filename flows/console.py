@@ -73,8 +73,10 @@ def api_for_workers() -> Iterator[None]:
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield
-            APILogHandler().flush()  # the flow's last log records, while the server still listens
+            try:
+                yield
+            finally:
+                APILogHandler().flush()  # the flow's last log records, while the server still listens
     finally:
         del os.environ["PREFECT_API_URL"]
         server.stop()

@@ -34,11 +34,8 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
             "version": "version",
             "status": "status",
         }
-        spread = (
-            " metrics: mean ± sd over seeds; epochs to version: the seed best on validation;"
-            if seeded
-            else ""
-        )
+        spread = "metrics: mean ± sd over seeds; the rest: the seed registered (best on validation);"
+        spread = spread if seeded else ""
         table = Table(
             *columns.values(),
             title=f"{result['task']} (test split, onnxruntime)",

@@ -45,6 +45,7 @@ class TrialSpec:
         data_dir: Local data folder, or ``None``.
         cache_dir: Prepared-data cache.
         num_threads: Torch threads per trial (the cores shared among the workers); ``None``: the profile's.
+        objective: The validation metric the study optimises, and which way (``max`` or ``min``).
         deadline: Epoch seconds after which no trial starts (``None``: no limit).
     """
 
@@ -60,26 +61,40 @@ class TrialSpec:
     cache_dir: str
     num_threads: int | None
     deadline: float | None
+    objective: tuple[str, str]
 
 
 class PruneOnValidation(pl.Callback):
-    """Reports the monitored validation metric to an Optuna trial after each epoch; stops a hopeless one.
+    """Reports a validation metric to an Optuna trial after each epoch; stops a hopeless one.
 
     Args:
         trial: The trial being trained.
+        metric: The metric the study optimises (a name the network's module logs, such as ``val_loss``).
+        better: ``max`` or ``min``: which of its values is best.
+
+    Attributes:
+        best: The best value the metric reached so far (the trial's score).
     """
 
-    def __init__(self, trial: optuna.Trial):
-        self.trial = trial
+    def __init__(self, trial: optuna.Trial, metric: str, better: str):
+        self.trial, self.metric, self.better = trial, metric, better
+        self.best: float | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        """Report this epoch's score; raise ``optuna.TrialPruned`` when the pruner says so."""
-        score = trainer.callback_metrics.get(module.monitor)
-        if score is None:
-            return
-        self.trial.report(float(score), step=trainer.current_epoch)
+        """Report this epoch's score; raise ``optuna.TrialPruned`` when the pruner says so.
+
+        Raises:
+            ValueError: When the network logs no such metric (naming those it logs).
+        """
+        if self.metric not in trainer.callback_metrics:
+            logged = sorted(k for k in trainer.callback_metrics if k.startswith("val_"))
+            raise ValueError(f"--objective {self.metric}: the network logs no such metric; it logs {logged}")
+        score = float(trainer.callback_metrics[self.metric])
+        pick = max if self.better == "max" else min
+        self.best = score if self.best is None else pick(self.best, score)
+        self.trial.report(score, step=trainer.current_epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {module.monitor} {float(score):.4f}")
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.metric} {score:.4f}")
 
 
 @task(name="tune-trial", cache_policy=NO_CACHE)
@@ -110,17 +125,27 @@ def run_trial(spec: TrialSpec, seed: int) -> dict[str, Any]:
 
 
 def _objective(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> float:
+    """The trial's validation score; a failure's reason goes into its row (Optuna marks it failed)."""
     row["trial"] = trial.number
+    try:
+        return _train_trial(spec, trial, row)
+    except optuna.TrialPruned:
+        raise
+    except ValidationError as error:  # drawn values the settings refuse (a space that allows them)
+        row["error"] = describe_validation(error)
+        raise
+    except Exception as error:
+        row["error"] = f"{type(error).__name__}: {error}"
+        raise
+
+
+def _train_trial(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> float:
     values = {key: Dimension.model_validate(d).suggest(trial, key) for key, d in spec.space.items()}
     row.update(values)
     task_ = get_task(spec.task_name)
     drawn = with_values(spec.settings, values)
-    try:
-        settings = TaskSettings.model_validate(drawn)
-        config = task_.config(data_dir=spec.data_dir, cache_dir=spec.cache_dir, **drawn["data"])
-    except ValidationError as error:
-        row["error"] = describe_validation(error)
-        raise
+    settings = TaskSettings.model_validate(drawn)
+    config = task_.config(data_dir=spec.data_dir, cache_dir=spec.cache_dir, **drawn["data"])
     threads = {"num_threads": spec.num_threads} if spec.num_threads else {}
     train_config = settings.train.model_copy(update=threads)
     prepared = task_.prepare(config)
@@ -134,6 +159,7 @@ def _objective(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> flo
             {f"{s}.{k}": v for s in ("model", "train") for k, v in drawn[s].items()}
             | {f"data.{k}": v for k, v in drawn["data"].items()}
         )
+        scorer = PruneOnValidation(trial, *spec.objective)
         with tempfile.TemporaryDirectory(prefix="seqops-trial-") as checkpoints:
             try:
                 fit = train(
@@ -142,7 +168,7 @@ def _objective(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> flo
                     settings.model,
                     train_config,
                     Path(checkpoints),
-                    callbacks=[EpochMetricsToMlflow(), PruneOnValidation(trial)],
+                    callbacks=[EpochMetricsToMlflow(), scorer],
                 )
             except optuna.TrialPruned as pruned:  # the run ends FINISHED: pruning is the pruner's work
                 tracker.set_tag("trial_state", f"pruned at {pruned}")
@@ -150,12 +176,13 @@ def _objective(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> flo
                 stopped: optuna.TrialPruned | None = pruned
             else:
                 stopped = None
-                row.update({"value": fit.best_score, "epochs": fit.epochs, "seconds": round(fit.seconds, 1)})
-                tracker.log_metrics({f"best_{fit.monitor}": fit.best_score, "train_seconds": fit.seconds})
+                row.update({"value": scorer.best, "epochs": fit.epochs, "seconds": round(fit.seconds, 1)})
+                best = {f"best_{fit.monitor}": fit.best_score, f"best_{scorer.metric}": scorer.best}
+                tracker.log_metrics(best | {"train_seconds": fit.seconds})
                 tracker.set_tag("trial_state", "complete")
     if stopped is not None:
         raise stopped
-    return fit.best_score
+    return scorer.best
 
 
 def _summary(row: dict[str, Any]) -> str:

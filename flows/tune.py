@@ -40,14 +40,40 @@ from tasks import PreparedData, Task, get_task
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-def validation_objective(task_: Task, prepared: PreparedData, settings: TaskSettings) -> tuple[str, str]:
-    """The validation metric the task's network family monitors, and its Optuna direction."""
+def validation_objective(
+    task_: Task, prepared: PreparedData, settings: TaskSettings, objective: str | None
+) -> tuple[str, str]:
+    """The validation metric the study optimises and which value is best (``max`` or ``min``).
+
+    Args:
+        task_: The task.
+        prepared: Its data (for the network's shape).
+        settings: The settings the network is built with.
+        objective: ``METRIC:max`` or ``METRIC:min``; ``None``: the metric the network family monitors.
+
+    Raises:
+        ConfigError: For an objective without its direction.
+    """
+    if objective is not None:
+        return parse_objective(objective)
     from models.family import get_family
 
     family = get_family(task_.family)
     shape = prepared.codec.network_shape()
     module = family.build_module(family.build_network(shape, settings.model), shape, settings.train)
-    return module.monitor, "maximize" if module.monitor_mode == "max" else "minimize"
+    return module.monitor, module.monitor_mode
+
+
+def parse_objective(objective: str) -> tuple[str, str]:
+    """``METRIC:max`` or ``METRIC:min`` as ``(metric, better)``.
+
+    Raises:
+        ConfigError: When the direction is missing or neither ``max`` nor ``min``.
+    """
+    metric, _, better = objective.rpartition(":")
+    if not metric or better not in ("max", "min"):
+        raise ConfigError(f"--objective {objective}: write it as METRIC:max or METRIC:min, e.g. val_loss:min")
+    return metric, better
 
 
 def task_space(task_: Task, settings: TaskSettings, cells: list[str]) -> dict[str, Dimension]:
@@ -83,6 +109,7 @@ def tune(
     timeout: float | None = None,
     storage: str | None = None,
     threads_per_trial: int | None = None,
+    objective: str | None = None,
     data_dir: str | None = None,
     work_dir: str = ".seqops",
 ) -> dict[str, Any]:
@@ -97,6 +124,8 @@ def tune(
         timeout: Seconds after which no further trial starts.
         storage: The studies' database URL (default: ``SEQOPS_STUDY_STORAGE`` or the tracking DB).
         threads_per_trial: Torch threads each trial uses (default: the profile's ``num_threads``).
+        objective: ``METRIC:max|min``, the validation metric to optimise (default: the one the network
+            family monitors; ``val_loss:min`` tells apart trials that a small validation split scores alike).
         data_dir: Local data folder.
         work_dir: Folder for caches; the best profile goes to ``<work_dir>/studies/<study>.yaml``.
 
@@ -117,7 +146,8 @@ def tune(
     name = study or f"{task_name}-{settings.name}"
     experiment_id = tracker.use_experiment(f"seqops-{task_name}", Path(work_dir))
     prepared = prepare_data(task_name, configs[task_name])  # cached once, before workers read it
-    monitor, direction = validation_objective(task_, prepared, TaskSettings.model_validate(base))
+    monitor, better = validation_objective(task_, prepared, TaskSettings.model_validate(base), objective)
+    direction = "maximize" if better == "max" else "minimize"
     found = optuna.create_study(
         study_name=name,
         storage=open_storage(url),
@@ -125,10 +155,12 @@ def tune(
         load_if_exists=True,
         **sampler_and_pruner(task_settings.train.seed, task_settings.train.max_epochs),
     )
-    if found.direction.name.lower() != direction:
+    made_for = found.user_attrs.setdefault("objective", f"{monitor}:{better}")
+    if made_for != f"{monitor}:{better}":  # scores of two objectives cannot be ranked together
         raise ConfigError(
-            f"study '{name}' was made to {found.direction.name.lower()}; this task's {monitor} {direction}s"
+            f"study '{name}' optimises {made_for}, not {monitor}:{better}; give another --study"
         )
+    found.set_user_attr("objective", made_for)
     done = sum(t.state in FINISHED for t in found.trials)
     earlier = tracker.search_runs([experiment_id], f"tags.study = '{name}' and tags.seqops_kind = 'tune'")
     with tracked_run(f"tune {name}", run_id=earlier[0].info.run_id if earlier else None) as parent:
@@ -165,6 +197,7 @@ def tune(
             str(configs[task_name].cache_dir),
             threads_per_trial,
             deadline,
+            (monitor, better),
         )
         seeds = range(
             task_settings.train.seed + len(found.trials),

@@ -49,18 +49,24 @@ def tune_command(
         str | None,
         typer.Option(help="Dask scheduler address (tcp://host:8786): run the trials on that cluster."),
     ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(help="METRIC:max|min to optimise (default: the network's monitor), e.g. val_loss:min."),
+    ] = None,
     data_dir: DataDirOption = None,
     work_dir: WorkDirOption = ".seqops",
 ) -> None:
     """Search a task's settings with Optuna on the validation split; write the best as a profile."""
     from flows.config import resolve_run
     from flows.studies import storage_url
-    from flows.tune import task_space
+    from flows.tune import parse_objective, task_space
     from serving.report import tracking_uri
     from tasks import get_task
 
     settings, _ = resolve_run(profile, cell, [task], data_dir, work_dir)  # fail fast, before Prefect starts
     task_space(get_task(task), settings.tasks[task], list(settings.cells))
+    if objective is not None:
+        parse_objective(objective)
     storage_url(tracking_uri(), storage)
     embedded_defaults(work_dir)
     from prefect_dask import DaskTaskRunner
@@ -87,6 +93,7 @@ def tune_command(
             timeout=timeout,
             storage=storage,
             threads_per_trial=threads,
+            objective=objective,
             data_dir=data_dir,
             work_dir=work_dir,
         )

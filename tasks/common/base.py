@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import shutil
 import sys
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -273,8 +276,18 @@ def load_prepared(cache: Path, task: Task, source: str, key: str) -> PreparedDat
 
 
 def save_prepared(prepared: PreparedData, cache: Path) -> PreparedData:
-    """Write splits, stats and codec assets so that the next ``prepare`` with the same key is instant."""
-    prepared.splits.save_to_disk(str(cache / "splits"))
-    (cache / "stats.json").write_text(json.dumps(prepared.stats))
-    prepared.codec.save(cache)
+    """Write splits, stats and codec assets so that the next ``prepare`` with the same key is instant.
+
+    They are written to a folder of this process's own, then renamed into place: processes preparing
+    the same data at once (parallel tuning trials) never write into one folder, and a reader never
+    sees a half-written cache. The first to finish wins; the others' copies are dropped.
+    """
+    staging = cache.with_name(f".{cache.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    prepared.splits.save_to_disk(str(staging / "splits"))
+    (staging / "stats.json").write_text(json.dumps(prepared.stats))
+    prepared.codec.save(staging)
+    try:
+        staging.rename(cache)
+    except OSError:  # another process's copy is in place already
+        shutil.rmtree(staging, ignore_errors=True)
     return prepared

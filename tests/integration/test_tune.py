@@ -74,6 +74,10 @@ def test_trials_are_nested_runs_of_one_parent_that_a_second_invocation_resumes(s
     assert "holds 0 finished trials; running 2 more" in first.stderr + first.stdout
     assert "holds 2 finished trials; running 1 more" in second.stderr + second.stdout
     assert parents[0].data.metrics["trials_complete"] + parents[0].data.metrics.get("trials_pruned", 0) == 3
+    first_two = sorted(
+        (r for r in trials if r.data.tags["trial"] in ("0", "1")), key=lambda r: r.info.start_time
+    )
+    assert first_two[1].info.start_time < first_two[0].info.end_time  # two Dask workers: they overlapped
     for trial in trials:
         assert trial.data.params["model.cell"] in ("rnn", "gru")
         assert 4 <= int(trial.data.params["model.hidden_size"]) <= 16
@@ -125,3 +129,12 @@ def test_a_search_space_key_that_is_no_setting_fails_before_any_work(tmp_path, s
         f"known: [{fields}, 'pooling']"
     ]
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_study_keeps_its_objective_and_refuses_another(study, shared_data_dir):
+    root, *_ = study
+    result = seqops(["--trials", "4", "--study", "s1", "--objective", "val_loss:min"], root, shared_data_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "configuration error: study 's1' optimises val_macro_f1:max, not val_loss:min; give another --study"
+    )

@@ -174,3 +174,19 @@ def test_the_tfidf_baseline_is_scored_by_the_tasks_metrics_and_skips_data_too_la
     monkeypatch.setattr(baseline, "MAX_TRAINING_ROWS", 10)
     with pytest.raises(BaselineSkipped, match="more than 10"):
         task.baselines(sentiment_prepared)["tfidf_logreg"]()
+
+
+def test_a_cache_is_renamed_into_place_whole_and_a_second_writer_leaves_nothing_behind(
+    sentiment_prepared, tmp_path
+):
+    from tasks.common.base import load_prepared, save_prepared
+
+    task = get_task("sentiment")
+    cache = tmp_path / "sentiment" / "key"
+    save_prepared(sentiment_prepared, cache)
+    before = sorted(p.name for p in cache.rglob("*"))
+    save_prepared(sentiment_prepared, cache)  # as a parallel trial that finished second
+    assert sorted(p.name for p in cache.rglob("*")) == before
+    assert [p.name for p in cache.parent.iterdir()] == ["key"]  # no staging folder left
+    loaded = load_prepared(cache, task, "synthetic", "key")
+    assert loaded.splits["train"]["text"] == sentiment_prepared.splits["train"]["text"]

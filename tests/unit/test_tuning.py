@@ -139,7 +139,7 @@ def test_the_pruning_callback_stops_a_trial_the_pruner_gives_up_on(sentiment_pre
             ModelConfig(embedding_dim=8, hidden_size=8),
             TrainConfig(max_epochs=3, batch_size=32),
             tmp_path,
-            callbacks=[PruneOnValidation(trial)],
+            callbacks=[PruneOnValidation(trial, "val_macro_f1", "max")],
         )
     assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]
 
@@ -149,3 +149,59 @@ def test_seeds_is_a_positive_count_named_when_wrong(tmp_path):
     profile.write_text("seeds: 0\ntasks: {}\n")
     with pytest.raises(ConfigError, match="seeds"):
         load_profile(str(profile))
+
+
+def test_a_trial_whose_drawn_settings_are_refused_fails_with_the_reason_in_its_row(tmp_path):
+    from flows.trials import TrialSpec, _objective
+
+    spec = TrialSpec(
+        study="s",
+        storage="sqlite://",
+        tracking_uri="sqlite://",
+        experiment_id="0",
+        parent_run_id="p",
+        task_name="sentiment",
+        settings={"data": {}, "model": {}, "train": {"max_epochs": 1}},
+        space={"model.num_layers": {"low": 0, "high": 0}},
+        data_dir=None,
+        cache_dir=str(tmp_path),
+        num_threads=1,
+        deadline=None,
+        objective=("val_macro_f1", "max"),
+    )
+    row: dict = {}
+    trial = optuna.create_study().ask()
+    with pytest.raises(Exception, match="num_layers"):
+        _objective(spec, trial, row)
+    assert row["trial"] == 0 and row["model.num_layers"] == 0
+    assert row["error"].startswith("model.num_layers: Input should be greater than or equal to 1")
+
+
+def test_an_objective_names_its_metric_and_direction():
+    from flows.tune import parse_objective
+
+    assert parse_objective("val_loss:min") == ("val_loss", "min")
+    assert parse_objective("val:f1:max") == ("val:f1", "max")
+    for bad in ("val_loss", "val_loss:lowest", ":max"):
+        with pytest.raises(ConfigError, match=f"--objective {bad}: write it as METRIC:max or METRIC:min"):
+            parse_objective(bad)
+
+
+def test_the_trial_score_is_the_objectives_best_epoch_and_an_unlogged_metric_is_named(
+    sentiment_prepared, tmp_path
+):
+    from flows.trials import PruneOnValidation
+    from models.train import train
+
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    scorer = PruneOnValidation(trial, "val_loss", "min")
+    settings = (ModelConfig(embedding_dim=8, hidden_size=8), TrainConfig(max_epochs=3, batch_size=32))
+    train("classifier", sentiment_prepared, *settings, tmp_path / "a", callbacks=[scorer])
+    reported = study._storage.get_trial(trial._trial_id).intermediate_values
+    assert len(reported) == 3 and scorer.best == min(reported.values())
+    missing = PruneOnValidation(study.ask(), "val_bleu", "max")
+    with pytest.raises(
+        ValueError, match=r"--objective val_bleu: the network logs no such metric; it logs \['val_"
+    ):
+        train("classifier", sentiment_prepared, *settings, tmp_path / "b", callbacks=[missing])
