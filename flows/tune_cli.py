@@ -108,14 +108,23 @@ def tune_command(
 
 
 def trials_table(result: dict[str, Any]) -> Table:
-    """The trials this run ran, best validation score first."""
+    """The trials this run ran, best validation score first; those the timeout kept from starting counted."""
     sign = -1 if result["direction"] == "maximize" else 1
-    rows = sorted(result["trials"], key=lambda r: (r.get("value") is None, sign * (r.get("value") or 0)))
+    ran = [r for r in result["trials"] if not r["state"].startswith("not started")]
+    rows = sorted(ran, key=lambda r: (r.get("value") is None, sign * (r.get("value") or 0)))
+    skipped = len(result["trials"]) - len(ran)
     keys = sorted(
         {k for r in rows for k in r} - {"trial", "state", "value", "epochs", "seconds", "error", "pruned_at"}
     )
     table = Table(
-        "trial", "state", f"val {result['monitor']}", "epochs", "s", *keys, title=f"study {result['study']}"
+        "trial",
+        "state",
+        f"val {result['monitor']}",
+        "epochs",
+        "s",
+        *keys,
+        title=f"study {result['study']}",
+        caption=f"{skipped} more not started: --timeout reached" if skipped else None,
     )
     for row in rows:
         value = row.get("value")

@@ -138,3 +138,17 @@ def test_a_study_keeps_its_objective_and_refuses_another(study, shared_data_dir)
     assert result.stderr.strip().splitlines()[-1] == (
         "configuration error: study 's1' optimises val_macro_f1:max, not val_loss:min; give another --study"
     )
+
+
+def test_trials_run_on_a_cluster_given_by_its_scheduler_address(tmp_path, shared_data_dir):
+    from distributed import LocalCluster
+
+    (tmp_path / "tune.yaml").write_text(PROFILE.replace("cells: [rnn, gru]", "cells: [gru]"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = seqops(
+            ["--trials", "1", "--scheduler", cluster.scheduler_address], tmp_path, shared_data_dir
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        ran = list(cluster.scheduler.task_prefixes)
+        assert any("trial" in prefix for prefix in ran), ran  # the trial ran on that cluster
+    assert "best: trial 0" in result.stdout

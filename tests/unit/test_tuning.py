@@ -205,3 +205,22 @@ def test_the_trial_score_is_the_objectives_best_epoch_and_an_unlogged_metric_is_
         ValueError, match=r"--objective val_bleu: the network logs no such metric; it logs \['val_"
     ):
         train("classifier", sentiment_prepared, *settings, tmp_path / "b", callbacks=[missing])
+
+
+def test_the_trials_table_ranks_by_the_objective_and_counts_trials_the_timeout_kept_back():
+    from flows.tune_cli import trials_table
+
+    rows = [
+        {"trial": 0, "state": "complete", "value": 0.2, "model.hidden_size": 8},
+        {"trial": 1, "state": "complete", "value": 0.1, "model.hidden_size": 16},
+        {"trial": 2, "state": "pruned", "model.hidden_size": 4},
+        {"state": "not started: --timeout reached"},
+        {"state": "failed"},
+    ]
+    result = {"study": "s", "monitor": "val_loss", "direction": "minimize", "trials": rows}
+    table = trials_table(result)
+    assert list(table.columns[0].cells) == ["1", "0", "2", ""]
+    assert list(table.columns[1].cells)[-1] == "failed"
+    assert table.caption == "1 more not started: --timeout reached"
+    result["direction"] = "maximize"
+    assert list(trials_table(result).columns[0].cells)[:2] == ["0", "1"]
