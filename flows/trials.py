@@ -6,6 +6,8 @@ database and logs a nested MLflow run under the study's parent run. It never rea
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -153,7 +155,11 @@ def _train_trial(spec: TrialSpec, trial: optuna.Trial, row: dict[str, Any]) -> f
         run_name=f"trial {trial.number}",
         experiment_id=spec.experiment_id,
         parent_run_id=spec.parent_run_id,
-        tags={"study": spec.study, "trial": str(trial.number)},
+        tags={
+            "study": spec.study,
+            "trial": str(trial.number),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+        },
     ):
         tracker.log_params(
             {f"{s}.{k}": v for s in ("model", "train") for k, v in drawn[s].items()}

@@ -74,10 +74,8 @@ def test_trials_are_nested_runs_of_one_parent_that_a_second_invocation_resumes(s
     assert "holds 0 finished trials; running 2 more" in first.stderr + first.stdout
     assert "holds 2 finished trials; running 1 more" in second.stderr + second.stdout
     assert parents[0].data.metrics["trials_complete"] + parents[0].data.metrics.get("trials_pruned", 0) == 3
-    first_two = sorted(
-        (r for r in trials if r.data.tags["trial"] in ("0", "1")), key=lambda r: r.info.start_time
-    )
-    assert first_two[1].info.start_time < first_two[0].info.end_time  # two Dask workers: they overlapped
+    first_two = [r for r in trials if r.data.tags["trial"] in ("0", "1")]
+    assert len({r.data.tags["worker"] for r in first_two}) == 2  # one per Dask worker process
     for trial in trials:
         assert trial.data.params["model.cell"] in ("rnn", "gru")
         assert 4 <= int(trial.data.params["model.hidden_size"]) <= 16
