@@ -39,6 +39,14 @@ def storage_url(tracking_uri: str, storage: str | None) -> str:
     return url
 
 
+def absolute_sqlite(url: str) -> str:
+    """A SQLite URL with a relative path (``sqlite:///mlflow.db``) made absolute; other URLs unchanged."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        return prefix + str(Path(url.removeprefix(prefix)).resolve())
+    return url
+
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's storage in the database at ``url`` (with heartbeats, so dead trials are failed)."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else {}

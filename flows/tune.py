@@ -23,6 +23,7 @@ from flows.pipeline import prepare_data
 from flows.retries import tracked_run
 from flows.search_space import Dimension, check_keys, merged_space, with_values
 from flows.studies import (
+    absolute_sqlite,
     best_profile,
     open_storage,
     sampler_and_pruner,
@@ -141,8 +142,9 @@ def tune(
     space = task_space(task_, task_settings, list(settings.cells))
     base = task_settings.model_dump(mode="json", exclude={"search_space"})
     base["model"]["cell"] = settings.cells[0]
-    uri = configure_tracking()
-    url = storage_url(uri, storage)
+    # Workers on another machine, or in another folder, must find the same files: no relative paths.
+    uri = absolute_sqlite(configure_tracking())
+    url = absolute_sqlite(storage_url(uri, storage))
     name = study or f"{task_name}-{settings.name}"
     experiment_id = tracker.use_experiment(f"seqops-{task_name}", Path(work_dir))
     prepared = prepare_data(task_name, configs[task_name])  # cached once, before workers read it
@@ -193,8 +195,8 @@ def tune(
             task_name,
             base,
             {k: d.model_dump() for k, d in space.items()},
-            str(configs[task_name].data_dir) if configs[task_name].data_dir else None,
-            str(configs[task_name].cache_dir),
+            str(configs[task_name].data_dir.resolve()) if configs[task_name].data_dir else None,
+            str(configs[task_name].cache_dir.resolve()),
             threads_per_trial,
             deadline,
             (monitor, better),

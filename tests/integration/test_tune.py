@@ -142,6 +142,8 @@ def test_trials_run_on_a_cluster_given_by_its_scheduler_address(tmp_path, shared
     from distributed import LocalCluster
 
     (tmp_path / "tune.yaml").write_text(PROFILE.replace("cells: [rnn, gru]", "cells: [gru]"))
+    workers_folder = Path.cwd() / "work"  # the cluster's workers run here, not in the command's folder
+    existed = workers_folder.exists()
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         result = seqops(
             ["--trials", "1", "--scheduler", cluster.scheduler_address], tmp_path, shared_data_dir
@@ -150,3 +152,4 @@ def test_trials_run_on_a_cluster_given_by_its_scheduler_address(tmp_path, shared
         ran = list(cluster.scheduler.task_prefixes)
         assert any("trial" in prefix for prefix in ran), ran  # the trial ran on that cluster
     assert "best: trial 0" in result.stdout
+    assert workers_folder.exists() == existed  # the trial wrote its cache where the command said

@@ -112,6 +112,15 @@ def test_studies_live_in_the_tracking_database_or_where_the_user_says():
     assert "secret" not in str(raised.value)
 
 
+def test_relative_sqlite_urls_are_made_absolute_for_workers_elsewhere(tmp_path, monkeypatch):
+    from flows.studies import absolute_sqlite
+
+    monkeypatch.chdir(tmp_path)
+    assert absolute_sqlite("sqlite:///mlflow.db") == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert absolute_sqlite("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
+    assert absolute_sqlite("postgresql://u@db/mlflow") == "postgresql://u@db/mlflow"
+
+
 def test_the_best_profile_holds_the_tuned_task_alone_and_loads_as_a_profile(tmp_path):
     base = load_profile("smoke").model_dump(mode="json")
     settings = {
