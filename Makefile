@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) $(TORCH_INDEX)
-	$(BIN)/pip install --quiet -e '.[dev,servers]'
+	$(BIN)/pip install --quiet -e '.[dev,servers,ui]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -47,11 +47,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The MLflow UI on the embedded store; first prints the link to each task's runs view (sorted by its metric).
+UI_PORT ?= 5000
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+	SEQOPS_MLFLOW_UI_URL=http://127.0.0.1:$(UI_PORT) $(BIN)/python -m flows.links
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db \
+		--host 127.0.0.1 --port $(UI_PORT) --workers 1
 
+# The UI must be told its API's port, or every page waits for the default one and fails.
+PREFECT_PORT ?= 4200
 prefect-ui: $(STAMP)
-	PREFECT_HOME=$(CURDIR)/.seqops/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	PREFECT_HOME=$(CURDIR)/.seqops/prefect PREFECT_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
+		$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # The production topology on loopback (infra/services.sh): PostgreSQL, MLflow and Prefect servers, a worker.
 services-up: $(STAMP)

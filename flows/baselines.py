@@ -1,6 +1,6 @@
 """Classical baselines beside the networks: each task's ``baselines`` hook, scored on the same test split.
 
-Their test metrics go to the pipeline's parent run as ``baseline_<name>_<metric>`` and into the result
+Their test metrics go to the pipeline's parent run as ``baseline/<name>/<metric>`` and into the result
 tables as rows of their own; they are never registered, promoted or served. A baseline that cannot
 run on this data says why (tag ``baseline_<name>``), and the run goes on.
 """
@@ -36,7 +36,7 @@ def score_baselines(task_: Task, prepared: PreparedData) -> list[dict[str, Any]]
             rows.append({"cell": f"baseline {name}", "status": f"skipped: {reason}"})
             continue
         seconds = time.perf_counter() - started
-        tracker.log_metrics({f"baseline_{name}_{metric}": value for metric, value in metrics.items()})
+        tracker.log_metrics({f"baseline/{name}/{metric}": value for metric, value in metrics.items()})
         tracker.set_tag(f"baseline_{name}", f"scored in {seconds:.1f} s")
         get_run_logger().info("%s: baseline %s: %s", task_.name, name, _headline(task_, metrics))
         row = {"cell": f"baseline {name}", "train_seconds": round(seconds, 1)}

@@ -7,21 +7,28 @@ onnxruntime, log curves, plots, metrics and the model, register.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pytorch_lightning as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.checkpoints import checkpoint_key, claim_checkpoints
+from flows.cell_tracking import (
+    cell_description,
+    cell_params,
+    learning_curves_figure,
+    log_figure,
+    shipping_metrics,
+)
 from flows.config import Profile, TaskSettings
 from flows.evaluate import evaluate, quantize_int8
+from flows.gradient_plots import cell_gradient_figure
 from flows.tracker import tracker
 from flows.tracking import (
+    DESCRIPTION,
     EpochMetricsToMlflow,
     EpochSamplesToMlflow,
     git_commit,
@@ -30,17 +37,23 @@ from flows.tracking import (
     register_version,
 )
 from models.export import ParityError, export_graphs
+from models.gradient_flow import GradientFlow
 from models.train import FitResult, save_network, train
 from serving.bundle import save_bundle
 from serving.pyfunc import BUNDLE_ARTIFACT
 from tasks import PreparedData, Task
 
 
-@task(name="train-cell", cache_policy=NO_CACHE)
+@task(name="train-cell", task_run_name="{task_.name}/{cell}: train", cache_policy=NO_CACHE)
 def train_cell(
-    task_: Task, prepared: PreparedData, settings: TaskSettings, cell: str, checkpoint_dir: Path
+    task_: Task,
+    prepared: PreparedData,
+    settings: TaskSettings,
+    cell: str,
+    checkpoint_dir: Path,
+    callbacks: list[pl.Callback],
 ) -> FitResult:
-    """Train one recurrent cell, logging per-epoch curves (and the task's samples) to the active MLflow run.
+    """Train one recurrent cell, with ``callbacks`` (curves, gradient flow) and the task's samples.
 
     Resumes from the ``last.ckpt`` a killed run of the same training left in ``checkpoint_dir``.
     """
@@ -57,10 +70,10 @@ def train_cell(
         model_config,
         settings.train,
         checkpoint_dir,
-        callbacks=[EpochMetricsToMlflow(), EpochSamplesToMlflow(task_, prepared.codec)],
+        callbacks=[*callbacks, EpochSamplesToMlflow(task_, prepared.codec)],
         on_resume=resuming,
     )
-    get_run_logger().info(
+    logger.info(
         "%s: best %s %.4f after %d epochs in %.1fs",
         cell,
         fit.monitor,
@@ -71,7 +84,7 @@ def train_cell(
     return fit
 
 
-@task(name="export-onnx", cache_policy=NO_CACHE)
+@task(name="export-onnx", task_run_name="{task_name}/{metadata[cell]}: export ONNX", cache_policy=NO_CACHE)
 def export_bundle(
     task_name: str,
     prepared: PreparedData,
@@ -90,47 +103,6 @@ def export_bundle(
     return bundle_dir, error
 
 
-@contextmanager
-def cell_checkpoints(
-    task_name: str, prepared: PreparedData, settings: TaskSettings, cell: str, work_dir: Path
-) -> Iterator[Path]:
-    """The checkpoint folder of one cell's training, in the active (child) MLflow run.
-
-    It is named after the training (cell and ``checkpoint_key``), so that running it again after a kill
-    resumes; it is deleted once the cell has shipped, so the next run trains from scratch. A run
-    training the same thing at the same time uses a folder of its own.
-    """
-    run_id = mlflow.active_run().info.run_id
-    model_config = settings.model.model_copy(update={"cell": cell})
-    key = checkpoint_key(prepared.fingerprint, model_config.model_dump(), settings.train.model_dump())
-    with claim_checkpoints(work_dir / "checkpoints" / task_name, f"{cell}-{key}", run_id) as lease:
-        tags = {"checkpoint_key": key, "checkpoint_dir": str(lease.path)}
-        tracker.set_tags(tags)
-        if lease.shared:
-            end_killed_runs(str(lease.path))
-        else:
-            get_run_logger().warning("%s: training without resume: %s", cell, lease.reason)
-        yield lease.path
-
-
-def end_killed_runs(checkpoint_dir: str) -> None:
-    """Mark KILLED the runs a kill left RUNNING while they trained in this (now locked) folder.
-
-    Holding the folder's lock proves they are dead: the kernel dropped their lock with their process.
-    Their parent runs end KILLED too; each killed run is tagged with the run that took over.
-    """
-    active = mlflow.active_run()
-    running = tracker.search_runs([active.info.experiment_id], "attributes.status = 'RUNNING'")
-    ids = {run.info.run_id: run for run in running}
-    for run in running:
-        if run.info.run_id == active.info.run_id or run.data.tags.get("checkpoint_dir") != checkpoint_dir:
-            continue
-        parent = run.data.tags.get("mlflow.parentRunId")
-        for killed in (run.info.run_id, *([parent] if parent in ids else [])):
-            tracker.set_run_tag(killed, "resumed_by", active.info.run_id)
-            tracker.set_terminated(killed, "KILLED")
-
-
 @dataclass(frozen=True)
 class Shipment:
     """What the cells of one task's pipeline run share.
@@ -142,6 +114,7 @@ class Shipment:
         work_dir: Folder for checkpoints and bundles.
         register: Register the shipped models (and gate them).
         training_profile: The training inputs' statistics, saved in bundles for drift checks.
+        datasets: The splits as logged MLflow datasets (test scores are linked to the test one).
     """
 
     task: Task
@@ -150,22 +123,21 @@ class Shipment:
     work_dir: Path
     register: bool
     training_profile: dict[str, float]
+    datasets: dict[str, Any] = field(default_factory=dict)
 
 
 def ship_cell(shipment: Shipment, settings: TaskSettings, cell: str, checkpoint_dir: Path) -> dict[str, Any]:
     """Train, export, evaluate (fp32 and int8), log and register one cell in the active (child) MLflow run."""
     task_, prepared, profile, work_dir = shipment.task, shipment.prepared, shipment.profile, shipment.work_dir
-    register, training_profile = shipment.register, shipment.training_profile
-    run_id = mlflow.active_run().info.run_id
-    params = {
-        "task": task_.name,
-        "cell": cell,
-        "profile": profile.name,
-        **{f"model.{k}": v for k, v in settings.model.model_copy(update={"cell": cell})},
-        **{f"train.{k}": v for k, v in settings.train},
-    }
-    tracker.log_params(params)
-    fit = train_cell(task_, prepared, settings, cell, checkpoint_dir)
+    run_id, title = mlflow.active_run().info.run_id, f"{task_.name} {cell}"
+    tracker.log_params(cell_params(task_, settings, cell, profile.name))
+    curves = EpochMetricsToMlflow()
+    gradients = GradientFlow(report=tracker.log_metrics)
+    fit = train_cell(task_, prepared, settings, cell, checkpoint_dir, [curves, gradients])
+    log_figure(learning_curves_figure(curves.history, f"{title}: learning curves"), "learning_curves.png")
+    flow = gradients.summary()
+    tracker.log_dict(flow, "gradient_flow.json")
+    log_figure(cell_gradient_figure(flow, f"{title}: gradient flow"), "gradient_flow.png")
     row: dict[str, Any] = {
         "cell": cell,
         "seed": settings.train.seed,
@@ -176,6 +148,7 @@ def ship_cell(shipment: Shipment, settings: TaskSettings, cell: str, checkpoint_
         "train_seconds": round(fit.seconds, 1),
         "parameter_count": sum(p.numel() for p in fit.network.parameters()),
         "run_id": run_id,
+        "gradient_flow": flow,
     }
     # The PyTorch weights too: for fine-tuning, and for benchmarks against PyTorch inference.
     weights = save_network(fit.network, work_dir / "bundles" / task_.name / run_id / "network.pt")
@@ -193,15 +166,20 @@ def ship_cell(shipment: Shipment, settings: TaskSettings, cell: str, checkpoint_
                 "run_id": run_id,
                 "fingerprint": prepared.fingerprint,
                 "model_config": settings.model.model_copy(update={"cell": cell}).model_dump(),
-                "input_profile": training_profile,
+                "input_profile": shipment.training_profile,
             },
         )
     except ParityError as error:
         tracker.set_tag("parity", "failed")
-        return {**row, "status": f"not registered: {error}"}
-    metrics, predictions, references = evaluate(task_.name, bundle_dir, prepared.splits["test"])
+        row["status"] = f"not registered: {error}"
+        tracker.set_tag(DESCRIPTION, cell_description(row, task_, profile.name))
+        return row
+    scored = evaluate.with_options(task_run_name=f"{task_.name}/{cell}: evaluate")(
+        task_.name, bundle_dir, prepared.splits["test"]
+    )
+    metrics = scored.metrics
     if profile.quantize == "int8":
-        gate, int8_metrics = quantize_int8(
+        gate, int8_metrics = quantize_int8.with_options(task_run_name=f"{task_.name}/{cell}: int8")(
             task_.name, bundle_dir, prepared.splits["test"], metrics, profile.int8_tolerance
         )
         metrics.update({f"{name}_int8": value for name, value in int8_metrics.items()})
@@ -210,25 +188,22 @@ def ship_cell(shipment: Shipment, settings: TaskSettings, cell: str, checkpoint_
         tracker.set_tags({"int8": row["int8"], "int8_gate": gate.reason})
     size = sum(path.stat().st_size for path in bundle_dir.glob("*.onnx"))
     row.update({f"test_{k}": v for k, v in metrics.items()})
-    row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity})
-    tracker.log_metrics(
-        {
-            **{f"test_{k}": v for k, v in metrics.items()},
-            "parity_error": parity,
-            "train_seconds": fit.seconds,
-            "onnx_bytes": size,
-            "best_" + fit.monitor: fit.best_score,
-        }
-    )
+    row.update({"onnx_kb": round(size / 1024, 1), "parity_error": parity, "ms_per_row": scored.ms_per_row})
     log_diagnostics(
-        task_, bundle_dir, prepared.splits["test"], (predictions, references), f"{task_.name} {cell}: test"
+        task_, bundle_dir, prepared.splits["test"], (scored.predictions, scored.references), title
     )
-    row["model_uri"] = log_bundle_model(bundle_dir).model_uri
-    if register:
+    examples = (scored.rows[:3], scored.predictions[:3])
+    model = log_bundle_model(bundle_dir, f"{task_.name}-{cell}", examples)
+    row["model_uri"] = model.model_uri
+    tracker.log_metrics(shipping_metrics(row), model_id=model.model_id, dataset=shipment.datasets.get("test"))
+    tracker.log_metrics({f"val/best_{fit.monitor.removeprefix('val_')}": fit.best_score})
+    if shipment.register:
         row["version"] = register_version(
             row["model_uri"], f"seqops-{task_.name}", version_tags(task_, prepared, row)
         )
-    return {**row, "status": "registered" if register else "logged"}
+    row["status"] = "registered" if shipment.register else "logged"
+    tracker.set_tag(DESCRIPTION, cell_description(row, task_, profile.name))
+    return row
 
 
 def version_tags(task_: Task, prepared: PreparedData, row: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from flows.console import (
     guarded,
 )
 from flows.failures import DEBUG_VARIABLE, debugging, install_log_hygiene
+from flows.report_cli import report_command
 from flows.tables import drift_table, summary_tables
 from flows.tune_cli import tune_command
 
@@ -48,20 +49,24 @@ def _run(
 ) -> None:
     from flows.config import resolve_run
 
-    resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect starts
+    settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect
     embedded_defaults(work_dir)
-    from flows.pipeline import pipeline
+    from prefect import tags
 
-    results = pipeline(
-        tasks=tasks,
-        cells=cells,
-        profile=profile,
-        data_dir=data_dir,
-        work_dir=work_dir,
-        register_models=register,
-    )
+    from flows.pipeline import pipeline, run_tags
+
+    with tags(*run_tags(settings.name, list(configs), list(settings.cells))):
+        results = pipeline(
+            tasks=list(configs),  # the names, not null: what the Prefect UI shows as the run's parameters
+            cells=cells,
+            profile=profile,
+            data_dir=data_dir,
+            work_dir=work_dir,
+            register_models=register,
+        )
     for table in summary_tables(results):
         console.print(table)
+    console.print(f"bake-off report: {(Path(work_dir) / 'report.html').resolve()}")
 
 
 @app.command("pipeline")
@@ -212,6 +217,7 @@ def schedule_command(
 
 
 app.command("tune")(tune_command)
+app.command("report")(report_command)
 
 
 @app.command("models")

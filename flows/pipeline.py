@@ -7,38 +7,47 @@ the test split through onnxruntime -> log to MLflow -> register; then promote th
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
+from flows.artifacts import publish_task_artifacts
 from flows.baselines import score_baselines
 from flows.cell import Shipment
+from flows.cell_tracking import cell_params
 from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
+from flows.lineage import log_lineage
+from flows.model_card import describe_versions, mark_champion
+from flows.parent_run import (
+    experiment_tags,
+    log_cell_comparison,
+    log_report,
+    log_task_report,
+    parent_description,
+)
 from flows.retries import tracked_run, transient
 from flows.seeds import ship_cell_runs
+from flows.tables import promotion_headline
 from flows.tracker import tracker
-from flows.tracking import (
-    configure_tracking,
-    git_commit,
-    log_lineage,
-)
+from flows.tracking import DESCRIPTION, configure_tracking, git_commit
 from models.config import Cell
 from serving.bundle import download_folder
 from serving.profile import profile_rows
 from serving.redaction import mask_credentials, masked_values
-from tasks import DataConfig, PreparedData, get_task
+from tasks import DataConfig, PreparedData, Task, get_task
 
 
 @task(
     name="prepare-data",
+    task_run_name="{task_name}: prepare data",
     retries=2,
     retry_delay_seconds=5,
     retry_condition_fn=transient,
@@ -53,18 +62,20 @@ def prepare_data(task_name: str, config: DataConfig) -> PreparedData:
     return prepared
 
 
+@flow(name="seqops-task", flow_run_name="{task_name}")
 def run_task(
-    task_name: str, profile: Profile, config: DataConfig, work_dir: Path, register: bool
+    task_name: str, profile: Profile, config: DataConfig, work_dir: Path, register_models: bool
 ) -> dict[str, Any]:
-    """Prepare a task's data, ship every cell in child runs of one parent run, then promote."""
+    """Prepare a task's data, ship every cell in child runs of one parent run, then promote (a subflow)."""
     task_ = get_task(task_name)
     settings = profile.tasks[task_name]
-    prepared = prepare_data(task_name, config)
-    tracker.use_experiment(f"seqops-{task_name}", work_dir)
+    prepared = prepare_data.with_options(task_run_name=f"{task_name}: prepare data")(task_name, config)
+    experiment_id = tracker.use_experiment(f"seqops-{task_name}", work_dir)
+    tracker.set_experiment_tags(experiment_id, experiment_tags(task_))
     with tracked_run(f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
         data_params = masked_values({f"data.{k}": v for k, v in config.model_dump(mode="json").items()})
         tracker.log_params(data_params)
-        tracker.log_metrics({f"data_{k}": v for k, v in prepared.stats.items()})
+        tracker.log_metrics({f"data/{k}": v for k, v in prepared.stats.items()})
         tags = {
             "data_source": mask_credentials(prepared.source),
             "data_fingerprint": prepared.fingerprint,
@@ -72,62 +83,77 @@ def run_task(
             "profile": profile.name,
         }
         tracker.set_tags(tags)
-        log_lineage(prepared)
+        datasets = log_lineage(prepared)
         training_profile = profile_rows(
             prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
         ).summary()
         tracker.log_dict(training_profile, "training_input_profile.json")
-        baselines = score_baselines(task_, prepared)
+        baselines = score_baselines.with_options(task_run_name=f"{task_name}: classical baselines")(
+            task_, prepared
+        )
         rows = []
-        shipment = Shipment(task_, prepared, profile, work_dir, register, training_profile)
+        shipment = Shipment(task_, prepared, profile, work_dir, register_models, training_profile, datasets)
         for cell in profile.cells:
-            with tracked_run(f"{task_name}-{cell}", nested=True):
+            with tracked_run(f"{task_name}-{cell}", nested=True, system_metrics=True):
                 log_lineage(prepared)
                 rows.append(ship_cell_runs(shipment, settings, cell))
-        if register:
-            model_name = f"seqops-{task_name}"
-
-            def rescore(version: str) -> float:
-                uri = f"models:/{model_name}/{version}"
-                with download_folder(uri) as downloads:
-                    bundle = tracker.download_bundle(uri, downloads)
-                    scores, _, _ = evaluate.fn(task_name, bundle, prepared.splits["test"])
-                return scores[task_.promotion_metric]
-
-            decision = promote_best(task_, rows, prepared.codec.graphs, prepared.fingerprint, rescore)
-        else:
-            decision = {"promoted": False, "reason": "registration off"}
+        log_cell_comparison(task_name, rows)
+        decision = gate(task_, prepared, rows, register_models)
+        mark_champion(f"seqops-{task_name}", decision)
+        cell_settings = {row["cell"]: cell_params(task_, settings, row["cell"], profile.name) for row in rows}
+        describe_versions(task_, prepared, rows, baselines, decision, cell_settings)
         tracker.log_dict(decision, "promotion.json")
-        tracker.set_tag("promotion", decision["reason"])
-        compared = {f"promotion_{side}": decision.get(side) for side in ("candidate", "champion")}
+        headline = promotion_headline(decision)
+        tracker.set_tag("promotion", headline)
+        tracker.set_tag(
+            DESCRIPTION, parent_description(task_, profile.name, prepared, rows, baselines, headline)
+        )
+        compared = {f"promotion/{side}": decision.get(side) for side in ("candidate", "champion")}
         tracker.log_metrics({k: v for k, v in compared.items() if v is not None})
-    slug = re.sub(r"[^a-z0-9]+", "-", task_name.lower()).strip("-")  # Prefect's artifact keys
-    create_table_artifact(
-        table=rows + baselines,  # beside the cells, never promoted
-        key=f"seqops-{slug}-cells",
-        description=f"{task_name}: cells compared on the test split (onnxruntime)",
-    )
-    create_markdown_artifact(
-        key=f"seqops-{slug}-promotion",
-        markdown=promotion_markdown(task_name, decision),
-    )
+        log_task_report(task_name, work_dir)
+    publish_task_artifacts(task_, rows + baselines, decision, experiment_id)
     return {
         "task": task_name,
         "parent_run_id": parent.info.run_id,
-        "cells": rows,
+        "cells": [{k: v for k, v in row.items() if k != "gradient_flow"} for row in rows],
         "baselines": baselines,
         "promotion": decision,
     }
 
 
-def promotion_markdown(task_name: str, decision: dict[str, Any]) -> str:
-    """The champion gate's decision as a Markdown table (a Prefect artifact)."""
-    lines = [f"**{task_name}**: {decision['reason']}", "", "| | value |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in decision.items() if key != "reason"]
-    return "\n".join(lines)
+def gate(task_: Task, prepared: PreparedData, rows: list[dict[str, Any]], register: bool) -> dict[str, Any]:
+    """The champion gate's decision on this run's registered cells (re-scoring the champion if needed)."""
+    if not register:
+        return {"promoted": False, "reason": "registration off"}
+    model_name = f"seqops-{task_.name}"
+
+    def rescore(version: str) -> float:
+        uri = f"models:/{model_name}/{version}"
+        with download_folder(uri) as downloads:
+            bundle = tracker.download_bundle(uri, downloads)
+            scored = evaluate.fn(task_.name, bundle, prepared.splits["test"])
+        return scored.metrics[task_.promotion_metric]
+
+    promote = promote_best.with_options(task_run_name=f"{task_.name}: champion gate")
+    return promote(task_, rows, prepared.codec.graphs, prepared.fingerprint, rescore)
 
 
-@flow(name="seqops-pipeline")
+def pipeline_run_name() -> str:
+    """A pipeline flow run's name: its tasks and start (``task_a+task_b 2026-11-30 06:12``)."""
+    names = flow_run.parameters.get("tasks") or ["all tasks"]
+    return f"{'+'.join(names)} {time.strftime('%Y-%m-%d %H:%M')}"
+
+
+def run_tags(profile: str, task_names: list[str], cells: list[str]) -> list[str]:
+    """The Prefect tags of a pipeline run and its subflows: its profile, tasks and cells."""
+    return [
+        f"profile:{profile}",
+        *(f"task:{name}" for name in task_names),
+        *(f"cell:{cell}" for cell in cells),
+    ]
+
+
+@flow(name="seqops-pipeline", flow_run_name=pipeline_run_name)
 def pipeline(
     tasks: list[str] | None = None,
     cells: list[Cell] | None = None,
@@ -152,6 +178,10 @@ def pipeline(
     install_log_hygiene()
     settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)
     configure_tracking()
-    return [
-        run_task(name, settings, config, Path(work_dir), register_models) for name, config in configs.items()
-    ]
+    with prefect_tags(*run_tags(settings.name, list(configs), list(settings.cells))):
+        results = [
+            run_task(name, settings, config, Path(work_dir), register_models)
+            for name, config in configs.items()
+        ]
+    log_report(Path(work_dir))
+    return results

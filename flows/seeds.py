@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from flows.cell import Shipment, cell_checkpoints, ship_cell, version_tags
+from flows.cell import Shipment, ship_cell, version_tags
+from flows.cell_checkpoints import cell_checkpoints
 from flows.config import TaskSettings
 from flows.retries import tracked_run
 from flows.tracker import tracker
@@ -61,7 +62,7 @@ def ship_cell_runs(shipment: Shipment, settings: TaskSettings, cell: str) -> dic
     for offset in range(shipment.profile.seeds):
         settings_ = seeded(settings, offset)
         with (
-            tracked_run(f"{task_.name}-{cell}-seed{settings_.train.seed}", nested=True),
+            tracked_run(f"{task_.name}-{cell}-seed{settings_.train.seed}", nested=True, system_metrics=True),
             cell_checkpoints(task_.name, prepared, settings_, cell, shipment.work_dir) as checkpoints,
         ):
             rows.append(ship_cell(replace(shipment, register=False), settings_, cell, checkpoints))
@@ -70,7 +71,9 @@ def ship_cell_runs(shipment: Shipment, settings: TaskSettings, cell: str) -> dic
         return {"cell": cell, "seeds": 0, "status": f"no seed shipped: {rows[0]['status']}"}
     spread = seed_spread(shipped)
     chosen = best_on_validation(shipped)
-    tracker.log_metrics(spread | {"seeds": len(shipped)})
+    tracker.log_metrics(
+        {f"test/{k.removeprefix('test_')}": v for k, v in spread.items()} | {"ship/seeds": len(shipped)}
+    )
     tracker.set_tags({"selected_seed": chosen["seed"], "selected_run": chosen["run_id"]})
     row = {**chosen, **spread, "seeds": len(shipped), "status": "logged"}
     if shipment.register:

@@ -9,6 +9,15 @@ from rich.table import Table
 
 from tasks import Task, get_task
 
+SHIPPING_METRICS = {  # result-row key -> MLflow metric on the cell run
+    "onnx_kb": "ship/onnx_kb",
+    "parity_error": "ship/parity_error",
+    "train_seconds": "ship/train_seconds",
+    "parameter_count": "ship/parameters",
+    "ms_per_row": "ship/ms_per_row",
+    "epochs": "ship/epochs",
+}
+
 
 def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
     """One table per task: test metrics per cell, training time, size, version and the promotion.
@@ -39,7 +48,7 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
         table = Table(
             *columns.values(),
             title=f"{result['task']} (test split, onnxruntime)",
-            caption=f"{spread} promotion: {result['promotion']['reason']}".strip(),
+            caption=f"{spread} champion gate: {promotion_headline(result['promotion'])}".strip(),
         )
         for row in rows + result.get("baselines", []):
             table.add_row(*(_spread(row, key) for key in columns))
@@ -63,16 +72,29 @@ def summary_metrics(task: Task, keys: list[str]) -> list[str]:
 
 def _spread(row: dict[str, Any], key: str) -> str:
     if f"{key}_mean" in row:
-        return f"{_cell(row[f'{key}_mean'])} ± {row[f'{key}_std']:.2g}"
-    return _cell(row.get(key, ""))
+        return f"{format_value(row[f'{key}_mean'])} ± {row[f'{key}_std']:.2g}"
+    return format_value(row.get(key, ""))
 
 
-def _cell(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A number as a table shows it: 4 significant digits, thousands grouped, tiny values in e-notation."""
     if isinstance(value, float):
         if abs(value) >= 1e4:
             return f"{value:,.0f}"
         return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4g}"
     return str(value)
+
+
+def promotion_headline(decision: dict[str, Any]) -> str:
+    """The gate's decision in plain words: ``promoted version 3: first champion``, ``kept version 2: ...``."""
+    candidate, held = decision.get("candidate_version"), decision.get("champion_version")
+    if decision.get("promoted"):
+        if held is None:
+            return f"promoted version {candidate}: first champion"
+        return f"promoted version {candidate} over version {held}: {decision['reason']}"
+    if held is not None:
+        return f"kept version {held}: version {candidate} {decision['reason']}"
+    return f"not promoted: {decision['reason']}"
 
 
 def drift_table(drift: list[dict[str, Any]]) -> Table:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mlflow.data.dataset import Dataset
     from mlflow.entities import FileInfo, Run
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+    from mlflow.models import ModelSignature
     from mlflow.models.model import ModelInfo
 
     from serving.report import BatchReport
@@ -60,10 +61,18 @@ class Tracker:
         """Log parameters to the active run."""
         self._retry("log params", mlflow.log_params, params)
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Log metrics to the active run, at ``step`` (an epoch, say) when given."""
+    def log_metrics(
+        self,
+        metrics: dict[str, float],
+        step: int | None = None,
+        model_id: str | None = None,
+        dataset: Dataset | None = None,
+    ) -> None:
+        """Log metrics to the active run, at ``step`` (an epoch, say), of a logged model on a dataset."""
         at = "" if step is None else f" at step {step}"
-        self._retry(f"log metrics {_names(metrics)}{at}", mlflow.log_metrics, metrics, step=step)
+        call = mlflow.log_metrics
+        linked = {k: v for k, v in (("model_id", model_id), ("dataset", dataset)) if v is not None}
+        self._retry(f"log metrics {_names(metrics)}{at}", call, metrics, step=step, **linked)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag of the active run."""
@@ -105,8 +114,10 @@ class Tracker:
         artifacts: dict[str, str],
         pip_requirements: list[str],
         code_paths: list[str],
+        signature: ModelSignature | None = None,
+        input_example: Any = None,
     ) -> ModelInfo:
-        """Log a models-from-code pyfunc model in the active run."""
+        """Log a models-from-code pyfunc model in the active run, with its signature and input example."""
         return self._retry(
             f"log pyfunc model {name}",
             mlflow.pyfunc.log_model,
@@ -115,6 +126,8 @@ class Tracker:
             artifacts=artifacts,
             pip_requirements=pip_requirements,
             code_paths=code_paths,
+            signature=signature,
+            input_example=input_example,
         )
 
     # Runs by id.
@@ -133,7 +146,31 @@ class Tracker:
         """End the run ``run_id`` with ``status`` (``FINISHED``, ``FAILED``, ``KILLED``)."""
         self._retry(f"end run {run_id} {status}", MlflowClient().set_terminated, run_id, status)
 
+    def log_run_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Log a text as an artifact file of the run ``run_id`` (active or not)."""
+        self._retry(
+            f"log {artifact_file} to run {run_id}", MlflowClient().log_text, run_id, text, artifact_file
+        )
+
+    def set_experiment_tags(self, experiment_id: str, tags: dict[str, str]) -> None:
+        """Set tags of an experiment (its description is the tag ``mlflow.note.content``)."""
+        client = MlflowClient()
+        for key, value in tags.items():
+            self._retry(
+                f"tag experiment {experiment_id} {key}", client.set_experiment_tag, experiment_id, key, value
+            )
+
     # The model registry.
+
+    def update_registered_model(self, name: str, description: str) -> None:
+        """Set a registered model's description."""
+        call = MlflowClient().update_registered_model
+        self._retry(f"describe model {name}", call, name, description=description)
+
+    def update_model_version(self, name: str, version: str, description: str) -> None:
+        """Set a registered version's description (its model card)."""
+        call = MlflowClient().update_model_version
+        self._retry(f"describe {name} version {version}", call, name, version, description=description)
 
     def register_model(self, model_uri: str, name: str) -> ModelVersion:
         """Register a logged model as a new version of the registered model ``name``."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +13,25 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: plots are files for MLflow, never windows
 import matplotlib.pyplot as plt
-import mlflow
-import mlflow.data.huggingface_dataset
+import pandas as pd
 import pytorch_lightning as pl
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.types import ColSpec, Schema
 
 from flows.failures import install_log_hygiene
 from flows.tracker import tracker
 from models.family import get_family
 from serving.pyfunc import BUNDLE_ARTIFACT, CODE_PATHS, MODEL_CODE, PIP_REQUIREMENTS
 from serving.report import use_tracking_uri
-from tasks import Codec, PreparedData, Task
+from tasks import Codec, Task
 from tasks.common.hooks import Evaluation, Figure
+
+# MLflow's hint on every schema with an integer column; the codec, not the schema, handles missing values.
+INTEGER_HINT = r"Hint: Inferred schema contains integer"
+# Progress chatter of MLflow's system-metrics thread and input-example check, at INFO for every run.
+QUIET_LOGGERS = ("mlflow.system_metrics", "mlflow.pyfunc")
+DESCRIPTION = "mlflow.note.content"  # the tag the MLflow UI shows as a run's (or experiment's) description
 
 
 def configure_tracking() -> str:
@@ -35,15 +44,36 @@ def configure_tracking() -> str:
         The tracking URI in use.
     """
     install_log_hygiene()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return use_tracking_uri()
 
 
+def curve_name(name: str) -> str:
+    """The MLflow name of a Lightning metric: ``train_loss`` is ``train/loss``, ``val_f1`` is ``val/f1``.
+
+    The prefix is the chart section the MLflow UI groups a metric under; the learning rate joins ``train/``.
+    """
+    stage, _, rest = name.partition("_")
+    if stage in ("train", "val") and rest:
+        return f"{stage}/{rest}"
+    return f"train/{name}"
+
+
 class EpochMetricsToMlflow(pl.Callback):
-    """Logs every epoch's training and validation metrics to the active MLflow run (learning curves)."""
+    """Logs every epoch's training and validation metrics to the active MLflow run (learning curves).
+
+    Attributes:
+        history: Every epoch's metrics under their MLflow names, for the learning-curves plot.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Log ``trainer.callback_metrics`` with the epoch as step."""
-        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        metrics = {curve_name(name): float(value) for name, value in trainer.callback_metrics.items()}
+        self.history.append({"epoch": trainer.current_epoch, **metrics})
         tracker.log_metrics(metrics, step=trainer.current_epoch)
 
 
@@ -77,13 +107,32 @@ class EpochSamplesToMlflow(pl.Callback):
 
 
 def git_commit() -> str:
-    """The current git commit of the working directory, or ``unknown`` outside a repository."""
+    """The git commit of the seqops code that runs (not of the working directory), ``+dirty`` when edited.
+
+    Installed from a package rather than a checkout, it is the package's version (``seqops 0.1.0``).
+    """
+    source = Path(__file__).resolve().parents[1]
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        commit = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+        ).stdout.strip()
+        return f"{commit}+dirty" if changed else commit
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        try:
+            return f"seqops {version('seqops')}"
+        except PackageNotFoundError:
+            return "unknown"
 
 
 def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> str:
@@ -98,26 +147,48 @@ def register_version(model_uri: str, model_name: str, tags: dict[str, Any]) -> s
     return version.version
 
 
-def log_bundle_model(bundle_dir: Path) -> ModelInfo:
-    """Log a bundle as the active run's pyfunc model (the bundle under ``artifacts/bundle``)."""
-    return tracker.log_pyfunc_model(
-        name="model",
-        python_model=str(MODEL_CODE),
-        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-        pip_requirements=PIP_REQUIREMENTS,
-        code_paths=CODE_PATHS,
-    )
+def log_bundle_model(
+    bundle_dir: Path, name: str = "model", example: tuple[list[dict], list[dict]] | None = None
+) -> ModelInfo:
+    """Log a bundle as the active run's pyfunc model (the bundle under ``artifacts/bundle``).
+
+    Args:
+        bundle_dir: The exported bundle.
+        name: The logged model's name (``<task>-<cell>``: what the MLflow UI lists it by).
+        example: A few input rows and the bundle's predictions for them: the model's signature and input
+            example, which the MLflow UI shows and serving checks requests against.
+
+    Returns:
+        The logged model's info (its URI and id).
+    """
+    signature = input_example = None
+    if example is not None:
+        rows, predictions = (pd.DataFrame(part) for part in example)
+        signature, input_example = lenient_signature(rows, predictions), rows
+    with warnings.catch_warnings():  # MLflow re-infers the example's schema: the same hint again
+        warnings.filterwarnings("ignore", message=INTEGER_HINT, category=UserWarning)
+        return tracker.log_pyfunc_model(
+            name=name,
+            python_model=str(MODEL_CODE),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            pip_requirements=PIP_REQUIREMENTS,
+            code_paths=CODE_PATHS,
+            signature=signature,
+            input_example=input_example,
+        )
 
 
-def log_lineage(prepared: PreparedData) -> None:
-    """Log each split as an MLflow dataset input of the active run."""
-    for split, context in (("train", "training"), ("validation", "validation"), ("test", "testing")):
-        with warnings.catch_warnings():  # schema inference hints about integer columns, once per split
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.huggingface_dataset.from_huggingface(
-                prepared.splits[split], path=prepared.source, name=split, digest=prepared.fingerprint
-            )
-            tracker.log_input(dataset, context)
+def lenient_signature(rows: pd.DataFrame, predictions: pd.DataFrame) -> ModelSignature:
+    """The signature inferred from example rows, with every input column optional.
+
+    The codec, not MLflow's schema check, judges each row: a row missing a field becomes an error row
+    with its reason, and the other rows of the request are still predicted.
+    """
+    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+        warnings.filterwarnings("ignore", message=INTEGER_HINT, category=UserWarning)
+        inferred = infer_signature(rows, predictions)
+    inputs = Schema([ColSpec(column.type, column.name, required=False) for column in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
 
 
 def log_diagnostics(

@@ -124,7 +124,9 @@ up() {
             --allowed-hosts "localhost:$MLFLOW_PORT,127.0.0.1:$MLFLOW_PORT,$HOST:$MLFLOW_PORT"
     )
     (
+        # The UI is told its API's port: on any port but 4200 its pages would wait for the default and fail.
         export PREFECT_HOME="$STATE/prefect" PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_API_DATABASE_CONNECTION_URL
+        export PREFECT_UI_API_URL="http://$HOST:$PREFECT_PORT/api"
         PREFECT_API_DATABASE_CONNECTION_URL="$(database_url +asyncpg prefect)"
         launch prefect "$PREFECT_PORT" "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
     )

@@ -34,10 +34,13 @@ class Family(ABC):
         name: The name tasks give as their ``family`` and the entry point is registered under.
         options_model: The family's own network settings (``model.options`` in a profile), checked when
             the profile is loaded.
+        unused_train_settings: ``TrainConfig`` fields the family ignores (a family without regression has no
+            ``loss``), left out of the parameters a run logs.
     """
 
     name: ClassVar[str]
     options_model: ClassVar[type[BaseModel]] = NoOptions
+    unused_train_settings: ClassVar[tuple[str, ...]] = ()
 
     def options(self, model_config: ModelConfig) -> Any:
         """The family's own settings of ``model_config`` (``model.options``), typed.

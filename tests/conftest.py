@@ -6,7 +6,6 @@ The other tasks' synthetic data and small models live in ``task_models`` and are
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the Hub
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import datasets  # noqa: E402
+from sst_data import REQUIRE_SHARED_DATA, require_shared_data, write_sst  # noqa: E402, F401
 from task_models import (  # noqa: E402, F401 (fixtures and helpers shared by the task modules)
     action_model,
     fit_bundle,
@@ -30,27 +30,7 @@ from text_models import text_file, text_generation_model  # noqa: E402, F401 (th
 
 datasets.disable_progress_bars()
 
-POSITIVE = ["great", "wonderful", "moving", "funny", "brilliant", "charming"]
-NEGATIVE = ["dull", "boring", "awful", "tedious", "clumsy", "bland"]
-FILLER = ["the", "film", "is", "a", "story", "with", "plot", "and", "acting", "quite", "really", "."]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def synthetic_sentence(rng: random.Random, label: int) -> str:
-    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 9))]
-    for _ in range(rng.randint(1, 2)):
-        words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
-    return " ".join(words)
-
-
-def write_sst(path: Path, rows: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(rows):
-        label = rng.randint(0, 1)
-        lines.append(f"{label} {synthetic_sentence(rng, label)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -61,18 +41,6 @@ def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, rows, seed in (("train", 600, 1), ("dev", 120, 2), ("test", 120, 3)):
         write_sst(root / "sst2" / f"stsa.binary.{name}", rows, seed)
     return root
-
-
-REQUIRE_SHARED_DATA = "SEQOPS_REQUIRE_SHARED_DATA"  # .ci/run sets it: in CI, missing data is a failure
-
-
-def require_shared_data(folder: Path, environ: dict[str, str]) -> Path:
-    """``folder`` if it holds the real data; else a skip, or in CI (``REQUIRE_SHARED_DATA``) a failure."""
-    if not (folder / "sst2").is_dir():
-        if environ.get(REQUIRE_SHARED_DATA):
-            pytest.fail(f"real data not found at {folder}, and {REQUIRE_SHARED_DATA} says it must be there")
-        pytest.skip(f"real data not found at {folder}")
-    return folder
 
 
 @pytest.fixture(scope="session")

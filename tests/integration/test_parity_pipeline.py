@@ -84,8 +84,8 @@ def test_a_cell_failing_parity_is_tagged_and_nothing_is_registered(
     client = MlflowClient(tracking_uri)
     assert client.search_registered_models() == [] and client.search_model_versions() == []
     run = client.get_run(row["run_id"])
-    assert run.data.tags["parity"] == "failed" and "parity_error" not in run.data.metrics
+    assert run.data.tags["parity"] == "failed" and "ship/parity_error" not in run.data.metrics
     assert client.search_logged_models([run.info.experiment_id]) == []  # not even logged as a model
     parent = client.get_run(result["parent_run_id"])
-    assert parent.data.tags["promotion"] == "no registered candidate"
+    assert parent.data.tags["promotion"] == "not promoted: no registered candidate"
     assert not list(work_dir.rglob("*.onnx"))  # the refused graph is gone

@@ -83,9 +83,9 @@ def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri
     )
     assert {c.data.params["cell"] for c in children} == set(CELLS)
     child = children[0]
-    history = client.get_metric_history(child.info.run_id, "val_macro_f1")
+    history = client.get_metric_history(child.info.run_id, "val/macro_f1")
     assert len(history) == 2 and [m.step for m in history] == [0, 1]  # smoke: 2 epochs, one point each
-    assert {"train_loss", "val_loss", "learning_rate", "test_accuracy", "train_seconds"} <= set(
+    assert {"train/loss", "val/loss", "train/learning_rate", "test/accuracy", "ship/train_seconds"} <= set(
         child.data.metrics
     )
     assert "confusion_matrix.png" in [a.path for a in client.list_artifacts(child.info.run_id)]
@@ -94,20 +94,34 @@ def test_runs_hold_curves_plots_lineage_and_the_model(pipeline_run, tracking_uri
 
 def test_prefect_recorded_the_flow_and_the_comparison_table(pipeline_run):
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     _, _, flow_run_id = pipeline_run
     with get_client(sync_client=True) as client:  # this run's, whatever other tests' pipelines left
         flow_run = client.read_flow_run(flow_run_id)
+        (subflow,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+        )
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 key=ArtifactFilterKey(any_=["seqops-sentiment-cells"]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[subflow.id]),
             )
         )
-    assert flow_run.name and flow_run.state.is_completed()
+    assert flow_run.name.startswith("sentiment ") and flow_run.state.is_completed()
+    assert subflow.name == "sentiment" and {"profile:smoke", "task:sentiment", "cell:gru"} <= set(
+        subflow.tags
+    )
     (artifact,) = artifacts
-    assert [row["cell"] for row in json.loads(artifact.data)] == [*CELLS, "baseline tfidf_logreg"]
+    table = json.loads(artifact.data)
+    assert [row["model"] for row in table] == [*CELLS, "baseline tfidf_logreg"]
+    assert list(table[0])[:2] == ["model", "macro_f1 ★"] and "/#/experiments/" in table[0]["MLflow run"]
 
 
 @pytest.fixture
@@ -254,7 +268,7 @@ def test_action_recognition_pipeline_logs_a_named_confusion_matrix_and_class_rec
     )
     client = MlflowClient(tracking_uri)
     run = client.get_run(row["run_id"])
-    assert "test_recall_spread_wings" in run.data.metrics
+    assert "test/recall_spread_wings" in run.data.metrics
     assert "confusion_matrix.png" in [a.path for a in client.list_artifacts(row["run_id"])]
     champion = client.get_model_version_by_alias("seqops-action_recognition", "champion")
     assert champion.tags["cell"] == "gru"
@@ -284,7 +298,7 @@ def test_the_classical_baseline_is_scored_beside_the_cells_and_never_promoted(pi
     assert baseline["cell"] == "baseline tfidf_logreg" and baseline["status"] == "baseline (not promoted)"
     assert 0.5 < baseline["test_macro_f1"] <= 1.0
     parent = MlflowClient(tracking_uri).get_run(result["parent_run_id"])
-    assert parent.data.metrics["baseline_tfidf_logreg_macro_f1"] == baseline["test_macro_f1"]
+    assert parent.data.metrics["baseline/tfidf_logreg/macro_f1"] == baseline["test_macro_f1"]
     assert parent.data.tags["baseline_tfidf_logreg"].startswith("scored in")
     assert "baseline" not in result["promotion"].get("candidate_cell", "") and len(result["cells"]) == len(
         CELLS

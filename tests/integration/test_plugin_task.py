@@ -58,7 +58,10 @@ def test_an_installed_task_trains_ships_and_serves(installed):
         ["pipeline", "--task", "toy_sign", "--profile", "toy.yaml", "--work-dir", "work"], root, site
     )
     assert pipeline.returncode == 0, pipeline.stderr[-3000:]
-    assert "toy_sign" in pipeline.stdout and "promotion: no champion yet" in pipeline.stdout
+    assert (
+        "toy_sign" in pipeline.stdout
+        and "champion gate: promoted version 1: first champion" in pipeline.stdout
+    )
 
     rows = [{"values": [0.5, 1.0, 2.0]}, {"values": [-1.0, -2.5]}, {"values": "not a list"}]
     (root / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

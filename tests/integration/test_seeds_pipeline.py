@@ -48,18 +48,18 @@ def test_each_seed_is_a_nested_run_and_the_cell_reports_their_spread(seeded_run)
     cell = next(r for r in runs if r.info.run_name == "sentiment-gru")
     seeds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == cell.info.run_id]
     assert sorted(r.info.run_name for r in seeds) == [f"sentiment-gru-seed{s}" for s in (5, 6, 7)]
-    scores = [r.data.metrics["test_macro_f1"] for r in seeds]
+    scores = [r.data.metrics["test/macro_f1"] for r in seeds]
     mean = sum(scores) / 3
     std = (sum((s - mean) ** 2 for s in scores) / 2) ** 0.5
-    assert cell.data.metrics["test_macro_f1_mean"] == pytest.approx(mean)
-    assert cell.data.metrics["test_macro_f1_std"] == pytest.approx(std)
+    assert cell.data.metrics["test/macro_f1_mean"] == pytest.approx(mean)
+    assert cell.data.metrics["test/macro_f1_std"] == pytest.approx(std)
     assert row["test_macro_f1_mean"] == pytest.approx(mean)
 
-    chosen = max(seeds, key=lambda r: r.data.metrics["best_val_macro_f1"])
+    chosen = max(seeds, key=lambda r: r.data.metrics["val/best_macro_f1"])
     assert row["run_id"] == chosen.info.run_id and cell.data.tags["selected_run"] == chosen.info.run_id
     version = client.get_model_version("seqops-sentiment", row["version"])
     assert version.run_id == chosen.info.run_id and version.tags["seeds"] == "3"
-    assert float(version.tags["test_macro_f1"]) == chosen.data.metrics["test_macro_f1"]  # one model's score
+    assert float(version.tags["test_macro_f1"]) == chosen.data.metrics["test/macro_f1"]  # one model's score
 
 
 def test_the_gate_promotes_the_registered_seed_on_its_own_score_and_the_table_shows_the_spread(seeded_run):

@@ -102,23 +102,30 @@ def test_a_pipeline_run_against_the_servers_registers_and_promotes(topology, fir
     assert version["version"] == "1" and version["tags"] and version["status"] == "READY"
     run = topology.mlflow_get("runs/get", run_id=tags_of(version)["run_id"])["run"]
     assert run["info"]["status"] == "FINISHED"
-    assert {m["key"] for m in run["data"]["metrics"]} >= {"test_macro_f1", "parity_error", "onnx_bytes"}
+    assert {m["key"] for m in run["data"]["metrics"]} >= {
+        "test/macro_f1",
+        "ship/parity_error",
+        "ship/onnx_kb",
+    }
     assert_servable(topology, version)
     flow_run = httpx.get(f"{topology.prefect}/flow_runs/{first_run.flow_run_id}", timeout=30).json()
     assert flow_run["state"]["type"] == "COMPLETED"
+    subflows = topology.prefect_post(
+        "flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [first_run.flow_run_id]}}}
+    )
     artifacts = topology.prefect_post(
         "artifacts/filter",
         {
             "artifacts": {
                 "key": {"any_": ["seqops-sentiment-promotion"]},
-                "flow_run_id": {"any_": [first_run.flow_run_id]},
+                "flow_run_id": {"any_": [subflow["id"] for subflow in subflows]},
             }
         },
     )
-    assert artifacts and "no champion yet" in artifacts[0]["data"]
+    assert artifacts and "promoted version 1: first champion" in artifacts[0]["data"]
     parent = topology.mlflow_get("runs/get", run_id=tags_of(run)["mlflow.parentRunId"])["run"]
-    assert tags_of(parent)["promotion"] == "no champion yet"
-    assert "promotion_candidate" in {m["key"] for m in parent["data"]["metrics"]}
+    assert tags_of(parent)["promotion"] == "promoted version 1: first champion"
+    assert "promotion/candidate" in {m["key"] for m in parent["data"]["metrics"]}
 
 
 def test_mlflow_down_mid_run_is_retried_until_it_returns(topology, first_run, shared_data_dir, tmp_path):

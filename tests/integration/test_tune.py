@@ -79,7 +79,7 @@ def test_trials_are_nested_runs_of_one_parent_that_a_second_invocation_resumes(s
     for trial in trials:
         assert trial.data.params["model.cell"] in ("rnn", "gru")
         assert 4 <= int(trial.data.params["model.hidden_size"]) <= 16
-        assert any(key.startswith("val_") for key in trial.data.metrics)  # its learning curves
+        assert any(key.startswith("val/") for key in trial.data.metrics)  # its learning curves
 
 
 def test_the_study_lives_in_the_tracking_database_beside_mlflows_tables(study):

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-from conftest import train_bundle
 from onnx import numpy_helper
+from task_models import train_bundle
 
 from flows.evaluate import evaluate, quantize_int8
 from serving.bundle import INT8_DIR
@@ -77,7 +77,7 @@ def test_accepted_variant_is_served_and_agrees_with_fp32(
     if graph_kind == "lstm_op":
         bundle_copy = shutil.copytree(bidirectional_bundle, tmp_path / "lstm_op")
     test = sentiment_prepared.splits["test"]
-    fp32, _, _ = evaluate.fn("sentiment", bundle_copy, test)
+    fp32 = evaluate.fn("sentiment", bundle_copy, test).metrics
     decision, int8 = quantize_int8.fn("sentiment", bundle_copy, test, fp32, tolerance_points=100)
     assert decision.accepted and decision.int8 == int8["macro_f1"] and decision.fp32 == fp32["macro_f1"]
     assert json.loads((bundle_copy / "bundle.json").read_text())["int8"]["accepted"] is True
@@ -104,7 +104,7 @@ def test_gate_refuses_a_model_that_int8_breaks(bidirectional_bundle, sentiment_p
     table.CopyFrom(numpy_helper.from_array(weights, table.name))
     onnx.save(model, bundle_copy / "model.onnx")
     test = sentiment_prepared.splits["test"]
-    fp32, _, _ = evaluate.fn("sentiment", bundle_copy, test)
+    fp32 = evaluate.fn("sentiment", bundle_copy, test).metrics
     assert fp32["accuracy"] > 0.9
 
     decision, int8 = quantize_int8.fn("sentiment", bundle_copy, test, fp32, tolerance_points=0.5)

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRE_SHARED_DATA, require_shared_data
 from process_state import LeftBehind, ProcessState
+from sst_data import REQUIRE_SHARED_DATA, require_shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 

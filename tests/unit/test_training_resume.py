@@ -121,7 +121,7 @@ def test_killed_pipeline_resumes_from_its_last_checkpoint(
     assert resumed.data.tags["checkpoint_key"] in resumed.data.tags["checkpoint_dir"]
     assert re.search(rf"resuming lstm from epoch {start} \(checkpoint .*last\.ckpt\)", log), log[-3000:]
     # The rerun trained only the epochs left, and ended where an uninterrupted run ends.
-    steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "val_macro_f1")]
+    steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "val/macro_f1")]
     assert sorted(steps) == list(range(start, MAX_EPOCHS))
     assert re.search(rf"lstm: best val_macro_f1 [\d.]+ after {MAX_EPOCHS} epochs", log), log[-3000:]
     # Shipped: the checkpoints are gone (the next run starts afresh), the weights are kept and logged.

@@ -33,6 +33,7 @@ class ClassifierFamily(Family):
     """``SequenceClassifier`` trained with cross-entropy, ``val_macro_f1`` picking the best epoch."""
 
     name = "classifier"
+    unused_train_settings = ("loss", "label_smoothing")
 
     def build_network(self, shape: dict[str, int], model_config: ModelConfig) -> nn.Module:
         """A classifier over token ids (``vocab_size`` in ``shape``) or vectors (``input_size``)."""

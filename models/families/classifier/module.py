@@ -54,9 +54,23 @@ class ClassifierModule(pl.LightningModule):
         """Class logits for a padded batch (token ids or vectors per step)."""
         return self.network(inputs, lengths)
 
-    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+    def _logits_and_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["inputs"], batch["lengths"])
-        loss = self.loss(logits, batch["targets"])
+        return logits, self.loss(logits, batch["targets"])
+
+    def loss_on(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss on a batch, without logging or metric updates.
+
+        Args:
+            batch: A loader batch: ``inputs``, ``lengths`` and ``targets``.
+
+        Returns:
+            The mean cross-entropy (a scalar tensor in the autograd graph).
+        """
+        return self._logits_and_loss(batch)[1]
+
+    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+        logits, loss = self._logits_and_loss(batch)
         metrics(logits, batch["targets"])
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(logits))

@@ -25,6 +25,7 @@ class ForecasterFamily(Family):
     """``Forecaster`` trained with MSE or MAE on the scaled target, ``val_mse`` picking the best epoch."""
 
     name = "forecaster"
+    unused_train_settings = ("label_smoothing",)
 
     def build_network(self, shape: dict[str, int], model_config: ModelConfig) -> nn.Module:
         """A forecaster of ``shape["horizon"]`` steps over ``shape["input_size"]`` columns."""

@@ -30,13 +30,27 @@ class ForecasterModule(pl.LightningModule):
         """Forecast ``(batch, horizon)`` for a batch of histories."""
         return self.network(inputs, lengths)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _forecast_and_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         forecast = self(batch["inputs"], batch["lengths"])
+        return forecast, self.loss(forecast, batch["targets"])
+
+    def loss_on(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss on a batch, without logging.
+
+        Args:
+            batch: A loader batch: ``inputs``, ``lengths`` and ``targets`` (horizon per row).
+
+        Returns:
+            The configured loss (MSE or MAE) as a scalar tensor in the autograd graph.
+        """
+        return self._forecast_and_loss(batch)[1]
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        forecast, loss = self._forecast_and_loss(batch)
         error = forecast - batch["targets"]
         size = len(forecast)
         self.log(f"{stage}_mse", error.pow(2).mean(), on_step=False, on_epoch=True, batch_size=size)
         self.log(f"{stage}_mae", error.abs().mean(), on_step=False, on_epoch=True, batch_size=size)
-        loss = self.loss(forecast, batch["targets"])
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=size)
         return loss
 

@@ -37,6 +37,7 @@ class LanguageModelFamily(Family):
     """``LanguageModel`` trained with cross-entropy on fixed windows, ``val_loss`` picking the best epoch."""
 
     name = "language_model"
+    unused_train_settings = ("loss",)
     options_model = LanguageModelOptions
 
     def build_network(self, shape: dict[str, int], model_config: ModelConfig) -> nn.Module:

@@ -24,19 +24,31 @@ class LanguageModelModule(pl.LightningModule):
         self.config = config
         self.loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
-    def _step(self, windows: torch.Tensor, stage: str) -> torch.Tensor:
+    def loss_on(self, batch: list[torch.Tensor]) -> torch.Tensor:
+        """The training loss on a batch, without logging.
+
+        Args:
+            batch: A loader batch: a one-element list holding the ``(batch, window + 1)`` token windows.
+
+        Returns:
+            The cross-entropy of every next token (a scalar tensor in the autograd graph).
+        """
+        windows = batch[0]
         logits, _ = self.network(windows[:, :-1])
-        loss = self.loss(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(windows))
+        return self.loss(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
+
+    def _step(self, batch: list[torch.Tensor], stage: str) -> torch.Tensor:
+        loss = self.loss_on(batch)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
         return loss
 
     def training_step(self, batch: list[torch.Tensor], batch_index: int) -> torch.Tensor:
         """One optimisation step on a batch of windows (truncated backpropagation through time)."""
-        return self._step(batch[0], "train")
+        return self._step(batch, "train")
 
     def validation_step(self, batch: list[torch.Tensor], batch_index: int) -> None:
         """Accumulate the validation cross-entropy."""
-        self._step(batch[0], "val")
+        self._step(batch, "val")
 
     def on_train_epoch_start(self) -> None:
         """Log the learning rate the epoch trains with."""

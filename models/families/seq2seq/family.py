@@ -23,6 +23,7 @@ class Seq2SeqFamily(Family):
     """Attention ``Seq2Seq`` trained with teacher forcing, ``val_loss`` picking the best epoch."""
 
     name = "seq2seq"
+    unused_train_settings = ("loss",)
 
     def build_network(self, shape: dict[str, int], model_config: ModelConfig) -> nn.Module:
         """An encoder-decoder from ``shape["vocab_size"]`` source to ``shape["target_vocab_size"]`` ids."""

@@ -35,10 +35,20 @@ class Seq2SeqModule(pl.LightningModule):
         logits = self.network(batch["inputs"], batch["lengths"], targets[:, :-1])
         return logits.reshape(-1, logits.shape[-1]), targets[:, 1:].reshape(-1)
 
+    def loss_on(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss on a batch (teacher forced, label smoothed), without logging.
+
+        Args:
+            batch: A loader batch: source ``inputs``, their ``lengths`` and padded ``targets``.
+
+        Returns:
+            The cross-entropy per target token, padding ignored (a scalar tensor in the autograd graph).
+        """
+        return self.train_loss(*self._logits(batch))
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         """One optimisation step on a batch of sentence pairs."""
-        logits, expected = self._logits(batch)
-        loss = self.train_loss(logits, expected)
+        loss = self.loss_on(batch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["lengths"]))
         return loss
 
