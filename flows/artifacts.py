@@ -8,7 +8,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.links import run_link, version_link
-from flows.tables import format_value, promotion_headline, summary_metrics
+from flows.tables import direction_words, format_value, promotion_headline, summary_metrics
 from tasks import Task
 
 
@@ -63,11 +63,10 @@ def results_table(task_: Task, rows: list[dict[str, Any]], experiment_id: str) -
 def decision_markdown(task_: Task, decision: dict[str, Any]) -> str:
     """The champion gate's decision in plain words, with both scores and links to both versions."""
     model = f"seqops-{task_.name}"
-    better = "higher" if task_.promotion_direction == "max" else "lower"
     lines = [f"## {task_.name}: {promotion_headline(decision)}", ""]
     if "metric" in decision:
         lines += [
-            f"Test **{decision['metric']}** ({better} is better), both scored on this run's test split:",
+            f"Test **{decision['metric']}** ({direction_words(task_)}), both on this run's test split:",
             "",
             "| | version | score |",
             "|---|---|---|",

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from flows.config import TaskSettings
-from flows.tables import SHIPPING_METRICS
+from flows.tables import SHIPPING_METRICS, direction_words
 from flows.tracker import tracker
 from models.family import get_family
 from tasks import Task
@@ -90,9 +90,8 @@ def cell_description(row: dict[str, Any], task_: Task, profile: str) -> str:
         f"{row.get('validation_metric')} on validation {row.get('validation_score', float('nan')):.4g}.",
     ]
     if f"test_{metric}" in row:
-        better = "higher" if task_.promotion_direction == "max" else "lower"
         lines.append(
-            f"Test {metric} through onnxruntime: **{row[f'test_{metric}']:.4g}** ({better} is better); "
+            f"Test {metric} through onnxruntime: **{row[f'test_{metric}']:.4g}** ({direction_words(task_)}); "
             f"ONNX {row.get('onnx_kb')} KB, parity error {row.get('parity_error', 0):.1e}, "
             f"int8: {row.get('int8', 'not tried')}."
         )

@@ -10,6 +10,7 @@ so neither can overwrite a better champion the other has just promoted.
 from __future__ import annotations
 
 import fcntl
+import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -26,6 +27,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.retries import TrackingUnavailable
 from flows.tracker import tracker
+from serving.redaction import mask_credentials
 from tasks import Task
 
 CHAMPION = "champion"
@@ -118,9 +120,22 @@ def servable(model_name: str, version: str, graphs: list[str]) -> bool:
     return {"bundle.json", *(f"{graph}.onnx" for graph in graphs)} <= names
 
 
-def promote(model_name: str, version: str) -> None:
-    """Point the ``champion`` alias at ``version``."""
+def promote(model_name: str, version: str, previous: ModelVersion | None = None) -> None:
+    """Point the ``champion`` alias at ``version``, and move the run tag ``champion`` with it.
+
+    The new champion's run is tagged ``champion: version N`` and ``previous``'s ``was version M``; the
+    version tags ``champion_since`` and ``champion_until`` date each title. Called under the promotion
+    lock, so a run promoting at the same time cannot leave a tag on the wrong run.
+    """
     tracker.set_registered_model_alias(model_name, CHAMPION, version)
+    now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if previous is not None:
+        tracker.set_model_version_tag(model_name, previous.version, "champion_until", now)
+        if previous.run_id:
+            tracker.set_run_tag(previous.run_id, CHAMPION, f"was version {previous.version}")
+    tracker.set_model_version_tag(model_name, version, "champion_since", now)
+    promoted = tracker.get_model_version(model_name, version)
+    tracker.set_run_tag(promoted.run_id, CHAMPION, f"version {version}")
 
 
 @task(name="promote-champion", cache_policy=NO_CACHE)
@@ -178,7 +193,10 @@ def decide(
             except (TrackingUnavailable, MlflowException, ConnectionError, TimeoutError):
                 raise  # an outage says nothing about the champion: no decision rather than a wrong one
             except Exception as error:  # a champion that cannot serve this data cannot defend its title
-                incumbent, note = None, f" (champion could not be scored on this data: {error})"
+                incumbent, note = (
+                    None,
+                    f" (champion could not be scored on this data: {mask_credentials(str(error))})",
+                )
     decision = {
         "metric": metric,
         "candidate_version": best["version"],
@@ -193,8 +211,8 @@ def decide(
             "reason": f"{metric} {score:.4f} does not beat {incumbent:.4f}{note}",
         }
     if not servable(model_name, best["version"], graphs):
-        return {**decision, "promoted": False, "reason": f"version {best['version']} lacks its ONNX bundle"}
-    promote(model_name, best["version"])
+        return {**decision, "promoted": False, "reason": "lacks its ONNX bundle"}
+    promote(model_name, best["version"], champion)
     if champion is None:
         reason = "no champion yet"
     elif incumbent is None:

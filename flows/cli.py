@@ -66,7 +66,9 @@ def _run(
         )
     for table in summary_tables(results):
         console.print(table)
-    console.print(f"bake-off report: {(Path(work_dir) / 'report.html').resolve()}")
+    report = Path(work_dir) / "report.html"
+    if report.is_file():
+        console.print(f"bake-off report: {report.resolve()}")
 
 
 @app.command("pipeline")

@@ -19,7 +19,7 @@ from tasks import PreparedData
 
 SPLIT_CONTEXTS = {"train": "training", "validation": "validation", "test": "testing"}
 # How tasks describe a source (``tasks.common.sources.first_available``): the first word says what it is.
-LOCAL_KINDS = ("files", "data_dir", "text_file")
+LOCAL_KINDS = ("files", "file", "data_dir", "text_file", "corpus_dir")
 
 
 class SplitDataset(HuggingFaceDataset):

@@ -17,13 +17,11 @@ CLASSIC = "workflowType=machine_learning"
 def mlflow_ui_url() -> str:
     """The MLflow UI's address.
 
-    ``SEQOPS_MLFLOW_UI_URL`` when set, else the tracking server's (without credentials), else the local
-    address ``make ui`` serves an embedded store on.
+    ``SEQOPS_MLFLOW_UI_URL`` when set, else the tracking server's, else the local address ``make ui``
+    serves an embedded store on; never with a user name or password.
     """
-    if os.environ.get(UI_URL_VARIABLE):
-        return os.environ[UI_URL_VARIABLE].rstrip("/")
-    parts = urlsplit(mlflow.get_tracking_uri())
-    if parts.scheme in ("http", "https"):
+    parts = urlsplit(os.environ.get(UI_URL_VARIABLE) or mlflow.get_tracking_uri())
+    if parts.scheme in ("http", "https"):  # the address only: never a user name or password in a link
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))

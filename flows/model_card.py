@@ -1,20 +1,18 @@
 """What the model registry says: a model card per version, a description per model, the champion's run.
 
 Each registered version's card (Markdown) is its description in the registry and ``model_card.md`` in
-its run; the registered model's description says what it is and how to call its champion; the run of
-the version holding ``champion`` carries the tag ``champion``, which moves with the alias.
+its run; the registered model's description says what it is and how to call its champion.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from flows.tables import direction_words, task_summary
 from flows.tracker import tracker
+from serving.redaction import mask_credentials
 from tasks import PreparedData, Task
-
-CHAMPION_TAG = "champion"
 
 
 def _number(value: Any) -> str:
@@ -60,7 +58,7 @@ def model_card(
         The card.
     """
     name, version = f"seqops-{task_.name}", row["version"]
-    intended = (type(task_).__doc__ or task_.name).strip().splitlines()[0]
+    intended = task_summary(task_)
     spread = ""
     if "seeds" in row:
         metric = f"test_{task_.promotion_metric}"
@@ -83,7 +81,7 @@ def model_card(
         "reason, the others are still predicted.",
         "",
         "## Data",
-        f"- source: `{prepared.source}`",
+        f"- source: `{mask_credentials(prepared.source)}`",
         f"- fingerprint: `{prepared.fingerprint}` (the same data gives the same fingerprint)",
         f"- rows: {', '.join(f'{k} {_number(v)}' for k, v in prepared.stats.items())}",
         "",
@@ -131,29 +129,13 @@ def model_card(
 def registered_model_description(task_: Task) -> str:
     """The registered model's description: what its versions are and how to use the champion."""
     name = f"seqops-{task_.name}"
-    intended = (type(task_).__doc__ or task_.name).strip().splitlines()[0]
-    better = "higher" if task_.promotion_direction == "max" else "lower"
+    intended = task_summary(task_)
     return (
         f"{intended} Every pipeline run registers its RNN, LSTM and GRU here; the alias `champion` moves "
-        f"to a new version only if it beats the current one on test {task_.promotion_metric} ({better} is "
-        f"better). Each version's description is its model card.\n\n"
+        f"to a new version only if it beats the current one on test {task_.promotion_metric} "
+        f"({direction_words(task_)}). Each version's description is its model card.\n\n"
         f"Serve the champion: `seqops predict --model models:/{name}@champion -i rows.jsonl -o out.jsonl`."
     )
-
-
-def mark_champion(model_name: str, decision: dict[str, Any]) -> None:
-    """Move the run tag ``champion`` with the alias: onto the promoted version's run, off the old one's."""
-    if not decision.get("promoted"):
-        return
-    new = tracker.get_model_version(model_name, str(decision["candidate_version"]))
-    now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    if decision.get("champion_version") is not None:
-        old = tracker.get_model_version(model_name, str(decision["champion_version"]))
-        tracker.set_model_version_tag(model_name, old.version, "champion_until", now)
-        if old.run_id and old.run_id != new.run_id:
-            tracker.set_run_tag(old.run_id, CHAMPION_TAG, f"was version {old.version}")
-    tracker.set_model_version_tag(model_name, new.version, "champion_since", now)
-    tracker.set_run_tag(new.run_id, CHAMPION_TAG, f"version {new.version}")
 
 
 def describe_versions(

@@ -25,7 +25,7 @@ from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
 from flows.lineage import log_lineage
-from flows.model_card import describe_versions, mark_champion
+from flows.model_card import describe_versions
 from flows.parent_run import (
     experiment_tags,
     log_cell_comparison,
@@ -69,7 +69,7 @@ def run_task(
     """Prepare a task's data, ship every cell in child runs of one parent run, then promote (a subflow)."""
     task_ = get_task(task_name)
     settings = profile.tasks[task_name]
-    prepared = prepare_data.with_options(task_run_name=f"{task_name}: prepare data")(task_name, config)
+    prepared = prepare_data(task_name, config)
     experiment_id = tracker.use_experiment(f"seqops-{task_name}", work_dir)
     tracker.set_experiment_tags(experiment_id, experiment_tags(task_))
     with tracked_run(f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}") as parent:
@@ -99,8 +99,11 @@ def run_task(
                 rows.append(ship_cell_runs(shipment, settings, cell))
         log_cell_comparison(task_name, rows)
         decision = gate(task_, prepared, rows, register_models)
-        mark_champion(f"seqops-{task_name}", decision)
-        cell_settings = {row["cell"]: cell_params(task_, settings, row["cell"], profile.name) for row in rows}
+        cell_settings = {  # with seeds, the seed registered
+            row["cell"]: cell_params(task_, settings, row["cell"], profile.name)
+            | {"train.seed": row.get("seed")}
+            for row in rows
+        }
         describe_versions(task_, prepared, rows, baselines, decision, cell_settings)
         tracker.log_dict(decision, "promotion.json")
         headline = promotion_headline(decision)

@@ -94,13 +94,12 @@ def tracked_run(
     run_name: str,
     nested: bool = False,
     run_id: str | None = None,
-    description: str | None = None,
     system_metrics: bool = False,
 ) -> Iterator[ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED when its block raises.
 
-    With ``run_id``, that (earlier) run is reopened instead of a new one started. ``description`` is
-    what the MLflow UI shows on the run's page; ``system_metrics`` samples CPU and memory while it runs.
+    With ``run_id``, that (earlier) run is reopened instead of a new one started; ``system_metrics``
+    samples CPU and memory while it runs (MLflow's system metrics).
 
     Unlike ``mlflow.start_run``'s own exit, a server that cannot record the failure never hides the
     error that ended the run (such as ``TrackingUnavailable``, which names what was being logged).
@@ -110,7 +109,6 @@ def tracked_run(
             run_id=run_id,
             run_name=run_name,
             nested=nested,
-            description=description,
             log_system_metrics=system_metrics or None,
         ),
         f"start run {run_name}",

@@ -56,17 +56,29 @@ def summary_tables(results: list[dict[str, Any]]) -> list[Table]:
     return tables
 
 
+def direction_words(task: Task) -> str:
+    """The promotion metric's direction in words: ``higher is better`` or ``lower is better``."""
+    return "higher is better" if task.promotion_direction == "max" else "lower is better"
+
+
+def task_summary(task: Task) -> str:
+    """What a task is, in one line: the first line of its class's docstring (else its name)."""
+    return (type(task).__doc__ or task.name).strip().splitlines()[0]
+
+
 def summary_metrics(task: Task, keys: list[str]) -> list[str]:
     """The ``test_*`` keys of a result row that a summary table shows.
 
-    The task's ``summary_metrics`` in its order (every test metric when it names none), then the
-    promotion metric of the int8 variant.
+    The task's ``summary_metrics`` in its order (every test metric when it names none; the promotion
+    metric first if they leave it out), then the promotion metric of the int8 variant. Seed spreads
+    (``_mean``, ``_std``) are shown with their metric, never as columns of their own.
     """
-    tested = [key for key in keys if key.startswith("test_")]
+    tested = [key for key in keys if key.startswith("test_") and not key.endswith(("_mean", "_std"))]
     chosen = [f"test_{name}" for name in task.summary_metrics] or [
         k for k in tested if not k.endswith("_int8")
     ]
-    chosen.append(f"test_{task.promotion_metric}_int8")
+    promotion = f"test_{task.promotion_metric}"
+    chosen = [*([] if promotion in chosen else [promotion]), *chosen, f"{promotion}_int8"]
     return [key for key in chosen if key in tested]
 
 

@@ -17,7 +17,6 @@ import pandas as pd
 import pytorch_lightning as pl
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
-from mlflow.types import ColSpec, Schema
 
 from flows.failures import install_log_hygiene
 from flows.tracker import tracker
@@ -164,7 +163,7 @@ def log_bundle_model(
     signature = input_example = None
     if example is not None:
         rows, predictions = (pd.DataFrame(part) for part in example)
-        signature, input_example = lenient_signature(rows, predictions), rows
+        signature, input_example = output_signature(rows, predictions), rows
     with warnings.catch_warnings():  # MLflow re-infers the example's schema: the same hint again
         warnings.filterwarnings("ignore", message=INTEGER_HINT, category=UserWarning)
         return tracker.log_pyfunc_model(
@@ -178,17 +177,18 @@ def log_bundle_model(
         )
 
 
-def lenient_signature(rows: pd.DataFrame, predictions: pd.DataFrame) -> ModelSignature:
-    """The signature inferred from example rows, with every input column optional.
+def output_signature(rows: pd.DataFrame, predictions: pd.DataFrame) -> ModelSignature:
+    """The model's signature: the columns of its predictions; its inputs are shown by the input example.
 
-    The codec, not MLflow's schema check, judges each row: a row missing a field becomes an error row
-    with its reason, and the other rows of the request are still predicted.
+    An input schema would make MLflow enforce it before the model sees a request: it drops the columns
+    it does not name (a misspelt field, then the whole row), rejects a batch for one value of the wrong
+    type and turns a list of strings into nothing. The codec judges each row instead, so every bad row
+    comes back as an error row with its reason and the other rows are still predicted.
     """
     with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
         warnings.filterwarnings("ignore", message=INTEGER_HINT, category=UserWarning)
         inferred = infer_signature(rows, predictions)
-    inputs = Schema([ColSpec(column.type, column.name, required=False) for column in inferred.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+    return ModelSignature(inputs=None, outputs=inferred.outputs)
 
 
 def log_diagnostics(

@@ -185,7 +185,12 @@ class GradientFlow(pl.Callback):
     def _profile(self, key: str, pl_module: pl.LightningModule, epoch: int) -> None:
         if self._batch is None or self._recurrent is None:
             return
-        self.hidden_profiles[key] = hidden_gradient_profile(pl_module, self._batch, self._recurrent)
+        try:
+            self.hidden_profiles[key] = hidden_gradient_profile(pl_module, self._batch, self._recurrent)
+        except (RuntimeError, ValueError, TypeError, AttributeError, IndexError) as error:
+            # A diagnostic: a network it cannot unroll (packed input, an unusual state) keeps training.
+            log.warning("no ||dL/dh_t|| profile after epoch %d: %s", epoch, error)
+            return
         self.profile_epochs[key] = epoch
 
     def summary(self) -> dict[str, Any]:

@@ -36,4 +36,4 @@ def test_registered_version_page_shows_the_model_card(page, stack, registry):
     page.goto(version_url(stack, champion.version))
     expect(page.get_by_text(f"{stack.model_name} version {champion.version}").first).to_be_visible()
     expect(page.get_by_text("Intended use").first).to_be_visible()
-    expect(page.get_by_text("champion").first).to_be_visible()  # the alias, beside the card
+    expect(page.get_by_text("champion", exact=True).first).to_be_visible()  # the alias chip, not the card

@@ -106,9 +106,20 @@ def test_logged_models_are_named_with_a_signature_an_example_and_their_test_data
         )
         assert model.name == f"{TASK}-{cell}"
         info = mlflow.models.get_model_info(model.model_uri)
-        assert info.signature is not None and info.saved_input_example_info is not None
+        assert info.signature.outputs is not None and info.saved_input_example_info is not None
         linked = {(m.key, m.dataset_name) for m in model.metrics}
         assert ("test/macro_f1", "test") in linked
+
+
+def test_the_logged_model_turns_each_bad_row_into_an_error_row_and_drops_none(run):
+    import pandas as pd
+
+    result, _, _ = run
+    model = mlflow.pyfunc.load_model(result["cells"][0]["model_uri"])
+    rows = pd.DataFrame([{"valuez": [[1.0]]}, {"values": "not a list"}, {"values": 3, "id": 7}])
+    predicted = model.predict(rows)  # MLflow checks no input schema that would drop rows or columns first
+    assert len(predicted) == 3 and predicted["error"].notna().all()
+    assert len(model.predict(["a sentence", "another"])) == 2
 
 
 def test_datasets_name_their_real_source_their_size_and_a_digest_per_split(run):

@@ -145,3 +145,21 @@ def test_two_runs_at_the_gate_at_once_leave_the_better_champion(registry, monkey
     assert decisions["better"]["promoted"] and not decisions["worse"]["promoted"]
     assert decisions["worse"]["reason"] == "macro_f1 0.9600 does not beat 0.9700"
     assert champion_version() == better["version"]
+
+
+def test_the_champion_tag_moves_with_the_alias_onto_its_run_and_each_title_is_dated(registry):
+    with_bundle, _ = registry
+    client, runs = MlflowClient(), []
+    for _ in range(2):
+        with mlflow.start_run() as run:
+            runs.append(run.info.run_id)
+    client.create_registered_model(MODEL)
+    first, second = (client.create_model_version(MODEL, with_bundle, run_id=run).version for run in runs)
+    flows.champion.promote(MODEL, first)
+    assert client.get_run(runs[0]).data.tags["champion"] == f"version {first}"
+    flows.champion.promote(MODEL, second, client.get_model_version(MODEL, first))
+    assert champion_version() == second
+    assert client.get_run(runs[0]).data.tags["champion"] == f"was version {first}"
+    assert client.get_run(runs[1]).data.tags["champion"] == f"version {second}"
+    old, new = client.get_model_version(MODEL, first), client.get_model_version(MODEL, second)
+    assert {"champion_since", "champion_until"} <= set(old.tags) and "champion_until" not in new.tags

@@ -15,7 +15,7 @@ from flows.links import CLASSIC, runs_view_link
 from flows.model_card import model_card
 from flows.parent_run import runs_view
 from flows.tables import promotion_headline
-from flows.tracking import curve_name, git_commit, lenient_signature
+from flows.tracking import curve_name, git_commit, output_signature
 from tasks import PreparedData, get_task
 
 ROW = {
@@ -71,10 +71,11 @@ def test_train_and_validation_curves_share_one_panel_per_quantity():
     assert f1.get_title() == "macro f1" and [line.get_label() for line in f1.lines] == ["validation"]
 
 
-def test_the_signature_keeps_every_input_column_optional_so_bad_rows_reach_the_codec():
+def test_the_signature_describes_the_predictions_and_leaves_judging_inputs_to_the_codec():
     rows = pd.DataFrame([{"text": "a fine film", "id": 1}])
-    signature = lenient_signature(rows, pd.DataFrame([{"label": "positive", "probability": 0.9}]))
-    assert [(c.name, c.required) for c in signature.inputs.inputs] == [("text", False), ("id", False)]
+    signature = output_signature(rows, pd.DataFrame([{"label": "positive", "probability": 0.9}]))
+    assert signature.inputs is None  # MLflow would drop unnamed columns and reject mistyped batches
+    assert [c.name for c in signature.outputs.inputs] == ["label", "probability"]
 
 
 def test_datasets_are_logged_with_their_real_source_type(tmp_path):
