@@ -26,6 +26,7 @@ from flows.cell_tracking import (
 from flows.config import Profile, TaskSettings
 from flows.evaluate import evaluate, quantize_int8
 from flows.gradient_plots import cell_gradient_figure
+from flows.progress import TrainingProgress
 from flows.tracker import tracker
 from flows.tracking import (
     DESCRIPTION,
@@ -70,7 +71,11 @@ def train_cell(
         model_config,
         settings.train,
         checkpoint_dir,
-        callbacks=[*callbacks, EpochSamplesToMlflow(task_, prepared.codec)],
+        callbacks=[
+            *callbacks,
+            EpochSamplesToMlflow(task_, prepared.codec),
+            TrainingProgress(f"{task_.name}/{cell}", logger.info),
+        ],
         on_resume=resuming,
     )
     logger.info(
