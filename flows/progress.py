@@ -28,7 +28,7 @@ class TrainingProgress(pl.Callback):
     epoch longer than ``interval`` seconds, the batch reached, every ``interval`` seconds.
 
     Args:
-        label: What trains (``sentiment/gru``).
+        label: What trains (``<task>/<cell>``).
         report: Called with each line.
         interval: Seconds between lines within an epoch.
         clock: The time source (seconds).
