@@ -80,15 +80,9 @@ def split_datasets(prepared: PreparedData) -> dict[str, SplitDataset]:
     return found
 
 
-def log_lineage(prepared: PreparedData) -> dict[str, SplitDataset]:
-    """Log each split as a dataset input of the active run.
-
-    Returns:
-        The logged datasets, keyed by split (scores logged with one are linked to it).
-    """
-    datasets = split_datasets(prepared)
+def log_lineage(datasets: dict[str, SplitDataset]) -> None:
+    """Log each split (``split_datasets``) as a dataset input of the active run."""
     with warnings.catch_warnings():  # the schema is inferred when logged: MLflow's integer-column hint
         warnings.simplefilter("ignore", UserWarning)
         for split, context in SPLIT_CONTEXTS.items():
             tracker.log_input(datasets[split], context)
-    return datasets

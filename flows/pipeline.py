@@ -24,7 +24,7 @@ from flows.champion import promote_best
 from flows.config import Profile, resolve_run
 from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
-from flows.lineage import log_lineage
+from flows.lineage import log_lineage, split_datasets
 from flows.model_card import describe_versions
 from flows.parent_run import (
     experiment_tags,
@@ -83,7 +83,8 @@ def run_task(
             "profile": profile.name,
         }
         tracker.set_tags(tags)
-        datasets = log_lineage(prepared)
+        datasets = split_datasets(prepared)  # built once: the parent and every cell run log them
+        log_lineage(datasets)
         training_profile = profile_rows(
             prepared.codec, task_.references(prepared.splits["train"], prepared.codec)[0]
         ).summary()
@@ -95,7 +96,7 @@ def run_task(
         shipment = Shipment(task_, prepared, profile, work_dir, register_models, training_profile, datasets)
         for cell in profile.cells:
             with tracked_run(f"{task_name}-{cell}", nested=True, system_metrics=True):
-                log_lineage(prepared)
+                log_lineage(datasets)
                 rows.append(ship_cell_runs(shipment, settings, cell))
         log_cell_comparison(task_name, rows)
         decision = gate(task_, prepared, rows, register_models)

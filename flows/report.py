@@ -9,6 +9,7 @@ metrics; the registered versions of ``seqops-<task>`` and their ``champion`` ali
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -176,14 +177,14 @@ def write_report(path: Path | str, task: str | None = None) -> Path:
         ReportError: Unknown task, no pipeline run yet, or ``path`` cannot be written.
     """
     from flows.report_html import render
-    from flows.report_runs import private_folder, replace_file
+    from flows.report_runs import replace_file
 
     target = Path(path)
     if not target.exists():
         target.absolute().parent.mkdir(parents=True, exist_ok=True)
     check_output(target)
-    with private_folder() as downloads:
-        reports = gather(task, downloads)
+    with tempfile.TemporaryDirectory(prefix="seqops-report-") as downloads:  # private: mode 0700
+        reports = gather(task, Path(downloads))
     replace_file(target, render(reports, time.time()))
     return target
 

@@ -1,18 +1,14 @@
 """The MLflow reads of the bake-off report that ``flows.tracker`` has no method for, each retried.
 
 They go through ``flows.retries.with_retries`` like the tracker's: an experiment by name, and the
-download of a run's PNGs. Also the report's file handling: a private download folder, and an output
-written beside its path and renamed into place.
+download of a run's PNGs. Also the report's output, written beside its path and renamed into place.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,16 +71,6 @@ def fetch_plots(run: Run, downloads: Path | None) -> list[Plot]:
         encoded = base64.b64encode(data).decode("ascii") if len(data) <= MAX_PLOT_BYTES else ""
         plots.append(Plot(path, f"data:image/png;base64,{encoded}" if encoded else ""))
     return plots
-
-
-@contextmanager
-def private_folder() -> Iterator[Path]:
-    """A folder only this process may use (``mkdtemp``: mode 0700, a fresh name), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="seqops-report-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def replace_file(path: Path, text: str) -> None:
