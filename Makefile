@@ -37,8 +37,10 @@ mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,servers,mutation]'
 	$(BIN)/python tests/mutation/run.py $(MUTANTS)
 
-# Benchmarks against the registered champions (run `make run` or a benchmark profile first).
+# Benchmarks: training speed against a plain PyTorch loop, then serving against the registered champions
+# (run `make run` or a benchmark profile first).
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.training --rounds 3 --max-batches 100
 	$(BIN)/python -m benchmarks.serving run --threads 2 --memory
 	$(BIN)/python -m benchmarks.translation --threads 2
 	$(BIN)/python -m benchmarks.generation --threads 2

@@ -53,9 +53,10 @@ def _run(
     embedded_defaults(work_dir)
     from prefect import tags
 
+    from flows.live import live_progress
     from flows.pipeline import pipeline, run_tags
 
-    with tags(*run_tags(settings.name, list(configs), list(settings.cells))):
+    with tags(*run_tags(settings.name, list(configs), list(settings.cells))), live_progress():
         results = pipeline(
             tasks=list(configs),  # the names, not null: what the Prefect UI shows as the run's parameters
             cells=cells,
@@ -135,6 +136,9 @@ def predict_command(
     track: Annotated[
         bool, typer.Option(help="Log the job's report to MLflow (experiment seqops-batch).")
     ] = False,
+    device: Annotated[
+        str, typer.Option(help="'cpu', or 'cuda': onnxruntime's CUDA execution provider (onnxruntime-gpu).")
+    ] = "cpu",
 ) -> None:
     """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl.
 
@@ -146,9 +150,11 @@ def predict_command(
     from serving.chunks import check_input
     from serving.errors import JobError
     from serving.ownership import check_paths
+    from serving.predictor import check_device
 
     if quantize not in (None, "int8"):
         raise JobError(f"--quantize must be int8, got {quantize!r}")
+    check_device(device)
     check_input(input)  # before a model is downloaded; the job checks them again
     check_paths(input, output)
     with download_folder(model) as downloads:
@@ -164,6 +170,7 @@ def predict_command(
             quantize,
             workers,
             scheduler,
+            device,
         )
     console.print(report.line())
     console.print(drift_table(report.drift()))

@@ -129,7 +129,12 @@ def data_config(profile: Profile, task_name: str, data_dir: Path | None, work_di
     if task_name not in profile.tasks:
         raise ConfigError(f"profile '{profile.name}' has no settings for task '{task_name}'")
     from models.family import get_family  # torch: only once a profile is checked for a run
+    from models.hardware import HardwareError, check_hardware
 
+    try:
+        check_hardware(profile.tasks[task_name].train)
+    except HardwareError as error:
+        raise ConfigError(f"profile '{profile.name}': tasks.{task_name}.train.{error}") from None
     try:
         get_family(task.family).options(profile.tasks[task_name].model)
     except KeyError as error:

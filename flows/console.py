@@ -30,7 +30,9 @@ TaskOption = Annotated[list[str] | None, typer.Option("--task", "-t", help="Task
 CellOption = Annotated[
     list[str] | None, typer.Option("--cell", "-c", help="rnn, lstm or gru; repeat for several.")
 ]
-ProfileOption = Annotated[str, typer.Option(help="Built-in profile (default, smoke) or a YAML path.")]
+ProfileOption = Annotated[
+    str, typer.Option(help="Built-in profile (default, smoke, benchmark, gpu) or a YAML path.")
+]
 DataDirOption = Annotated[
     str | None, typer.Option(help="Local data folder (default: SEQOPS_DATA_DIR or ../shared/data).")
 ]

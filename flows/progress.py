@@ -1,9 +1,15 @@
-"""A training's progress in words, so that no training is silent: after every epoch, and within long ones."""
+"""A training's progress, so that no training is silent.
+
+In words through a logger (after every epoch, and every half minute within long ones), and as figures
+on a ``ProgressBoard`` that the command line draws as one live line per training (``flows.live``).
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import pytorch_lightning as pl
 
@@ -20,6 +26,61 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where one training stands, for its live line.
+
+    Attributes:
+        label: What trains (``<task>/<cell>``).
+        epoch: The epoch under way (from 1).
+        max_epochs: The most it may run.
+        batch: Batches done in this epoch.
+        batches: Batches per epoch.
+        monitor: The validation metric early stopping watches.
+        score: Its last value (``None`` before the first validation).
+        best: Its best value so far.
+        elapsed: Seconds since training started.
+        left: An upper bound on the seconds left (``None`` until an epoch has finished).
+    """
+
+    label: str
+    epoch: int = 1
+    max_epochs: int = 1
+    batch: int = 0
+    batches: int = 0
+    monitor: str = ""
+    score: float | None = None
+    best: float | None = None
+    elapsed: float = 0.0
+    left: float | None = None
+
+
+class ProgressBoard:
+    """The trainings under way in this process and where each stands (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._standings: dict[str, Standing] = {}
+        self._lock = threading.Lock()
+
+    def update(self, label: str, **changes: object) -> None:
+        """Record what changed for ``label`` (added on its first update)."""
+        with self._lock:
+            self._standings[label] = replace(self._standings.get(label) or Standing(label), **changes)
+
+    def finish(self, label: str) -> None:
+        """Take a training off the board."""
+        with self._lock:
+            self._standings.pop(label, None)
+
+    def standings(self) -> list[Standing]:
+        """The trainings under way, in the order they started."""
+        with self._lock:
+            return list(self._standings.values())
+
+
+BOARD = ProgressBoard()  # what ``seqops pipeline`` draws while its cells train
+
+
 class TrainingProgress(pl.Callback):
     """Reports a training's progress through ``report`` (a Prefect run logger's ``info``, say).
 
@@ -32,6 +93,7 @@ class TrainingProgress(pl.Callback):
         report: Called with each line.
         interval: Seconds between lines within an epoch.
         clock: The time source (seconds).
+        board: Where the figures go after every batch (default: this process's ``BOARD``).
     """
 
     def __init__(
@@ -40,8 +102,9 @@ class TrainingProgress(pl.Callback):
         report: Callable[[str], None],
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        board: ProgressBoard = BOARD,
     ):
-        self.label, self.report, self.interval, self.clock = label, report, interval, clock
+        self.label, self.report, self.interval, self.clock, self.board = label, report, interval, clock, board
         self.started = self.last = 0.0
         self.first_epoch = 0  # a resumed training starts further on
         self.best: float | None = None
@@ -50,6 +113,24 @@ class TrainingProgress(pl.Callback):
         """Start the clocks."""
         self.started = self.last = self.clock()
         self.first_epoch = trainer.current_epoch
+        monitor = getattr(module, "monitor", "")
+        self.board.update(
+            self.label, max_epochs=trainer.max_epochs, monitor=monitor, epoch=trainer.current_epoch + 1
+        )
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Put the new epoch on the board."""
+        self.board.update(
+            self.label, epoch=trainer.current_epoch + 1, batch=0, batches=int(trainer.num_training_batches)
+        )
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Take the training off the board."""
+        self.board.finish(self.label)
+
+    def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
+        """A failed training leaves the board too."""
+        self.board.finish(self.label)
 
     def on_train_batch_end(
         self,
@@ -61,6 +142,7 @@ class TrainingProgress(pl.Callback):
     ) -> None:
         """Within a long epoch, say which batch it has reached."""
         now = self.clock()
+        self.board.update(self.label, batch=batch_index + 1, elapsed=now - self.started)
         if now - self.last < self.interval:
             return
         self.last = now
@@ -85,4 +167,11 @@ class TrainingProgress(pl.Callback):
         elapsed = now - self.started
         left = elapsed / max(done - self.first_epoch, 1) * (most - done)
         eta = f", at most {duration(left)} left" if done < most else ""
+        self.board.update(
+            self.label,
+            score=None if score is None else float(score),
+            best=self.best,
+            elapsed=elapsed,
+            left=left,
+        )
         self.report(f"{self.label}: epoch {done}/{most} done{scored}, {duration(elapsed)} so far{eta}")

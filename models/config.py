@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Cell = Literal["rnn", "lstm", "gru"]
+Precision = Literal["32", "bf16-mixed", "16-mixed"]
 
 
 class ModelConfig(BaseModel):
@@ -52,6 +53,11 @@ class TrainConfig(BaseModel):
         limit_train_batches: Cap on training batches per epoch (smoke runs); ``None`` uses them all.
         loss: Regression loss, ``mse`` or ``mae`` (classification always uses cross-entropy).
         label_smoothing: Share of each target token's probability spread over the vocabulary (token targets).
+        accelerator: ``cpu``, ``gpu``, or ``auto`` (a GPU when one is visible, else the CPU).
+        devices: Processes training together, one per device (data parallel: each takes its share of
+            every batch of ``batch_size`` and their gradients are averaged).
+        strategy: ``ddp`` (distributed data parallel) or ``auto`` (``ddp`` when ``devices`` > 1).
+        precision: ``32``, or mixed precision: ``bf16-mixed`` (CPU or recent GPUs), ``16-mixed`` (GPU).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,3 +75,24 @@ class TrainConfig(BaseModel):
     limit_train_batches: int | None = Field(None, ge=1)
     loss: Literal["mse", "mae"] = "mse"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = Field(1, ge=1, le=64)
+    strategy: Literal["auto", "ddp"] = "auto"
+    precision: Precision = "32"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        # YAML reads ``precision: 32`` as a number.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _half_precision_needs_a_gpu(self) -> TrainConfig:
+        if self.precision == "16-mixed" and self.accelerator == "cpu":
+            raise ValueError("precision '16-mixed' needs accelerator 'gpu' (on a CPU use 'bf16-mixed')")
+        return self
+
+    @property
+    def distributed(self) -> bool:
+        """Whether training runs as several data-parallel processes."""
+        return self.devices > 1 or self.strategy == "ddp"

@@ -41,3 +41,9 @@ def build_optimization(
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
     return {"optimizer": optimizer}
+
+
+def log_learning_rate(module: Any) -> None:
+    """Log the learning rate a LightningModule's epoch trains with (the same on every rank)."""
+    rate = module.optimizers().param_groups[0]["lr"]
+    module.log("learning_rate", rate, on_step=False, on_epoch=True, sync_dist=True)

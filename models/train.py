@@ -7,25 +7,26 @@ its LightningModule and its loaders; this module only runs and checkpoints the f
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.strategies import DDPStrategy
 from torch import nn
 
 from models.config import ModelConfig, TrainConfig
+from models.distributed import WORKER_TIMEOUT, rank, rank_zero, shard, worker_processes
 from models.family import get_family
+from models.hardware import accelerator, threads_per_process
+from models.resume import resume_point
 from tasks import PreparedData
-
-LAST_CHECKPOINT = "last.ckpt"
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,6 +83,101 @@ def restore_network(
     return network.eval()
 
 
+@dataclass(frozen=True)
+class FitSpec:
+    """Everything that defines a fit, picklable: what every data-parallel rank rebuilds it from.
+
+    Attributes:
+        family: The network family that learns the task.
+        prepared: Encoded splits and codec.
+        model_config: Network settings.
+        train_config: Training settings.
+        checkpoint_dir: Folder of the checkpoints (written by rank 0).
+        resume: The ``last.ckpt`` to resume from, or ``None`` for a fresh start.
+    """
+
+    family: str
+    prepared: PreparedData
+    model_config: ModelConfig
+    train_config: TrainConfig
+    checkpoint_dir: Path
+    resume: Path | None = None
+
+
+@dataclass
+class Fit:
+    """A fit ready to run: the network, its module and loaders, the Trainer and its best checkpoint."""
+
+    network: nn.Module
+    module: pl.LightningModule
+    loaders: tuple[Any, Any]
+    trainer: pl.Trainer
+    best: ModelCheckpoint
+
+    def run(self, resume: Path | None) -> None:
+        """Train (from ``resume`` if given), keeping Lightning's state-dict-only loading."""
+        self.trainer.fit(self.module, *self.loaders, ckpt_path=resume, weights_only=True)
+
+
+def build_fit(spec: FitSpec, callbacks: list[Callback] | None = None) -> Fit:
+    """Seed, build the network, its module, loaders and Trainer for this process's rank.
+
+    Every rank builds the same network from the same seed; under data parallelism each trains on its
+    own share of the training batches, and validates on all of them (the same scores on every rank).
+    """
+    config = spec.train_config
+    chosen = get_family(spec.family)  # an unknown family fails before any work
+    if config.num_threads or config.distributed:
+        torch.set_num_threads(threads_per_process(config))
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    # The network first: its weights are the first draws after the seed, whatever the family.
+    shape = spec.prepared.codec.network_shape()
+    network = chosen.build_network(shape, spec.model_config)
+    module = chosen.build_module(network, shape, config)
+    train_loader, val_loader = chosen.loaders(spec.prepared, config)
+    if config.distributed:
+        train_loader = shard(train_loader, rank(), config.devices)
+    best = ModelCheckpoint(
+        dirpath=spec.checkpoint_dir,
+        monitor=module.monitor,
+        mode=module.monitor_mode,
+        save_top_k=1,
+        filename="best",
+    )
+    # ``save_last`` would copy only the epochs that improve the best; resuming needs every epoch.
+    last = ModelCheckpoint(dirpath=spec.checkpoint_dir, filename="last", enable_version_counter=False)
+    stopper = EarlyStopping(monitor=module.monitor, mode=module.monitor_mode, patience=config.patience)
+    strategy: Any = (
+        DDPStrategy(timeout=WORKER_TIMEOUT, find_unused_parameters=False) if config.distributed else "auto"
+    )
+    trainer = pl.Trainer(
+        accelerator=accelerator(config),
+        devices=config.devices,
+        strategy=strategy,
+        precision=config.precision,
+        use_distributed_sampler=False,  # ``shard`` splits the bucketed batches; validation stays whole
+        max_epochs=config.max_epochs,
+        gradient_clip_val=config.gradient_clip_norm or None,
+        gradient_clip_algorithm="norm",
+        callbacks=[best, last, stopper, *(callbacks or [])],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=config.limit_train_batches,
+        num_sanity_val_steps=0,
+        default_root_dir=spec.checkpoint_dir,
+    )
+    return Fit(network, module, (train_loader, val_loader), trainer, best)
+
+
+def quiet_lightning() -> None:
+    """Silence what says nothing about a run: Lightning's banner and tips, warnings it cannot act on."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # The folder holds the lock file, and the checkpoints it is meant to resume from.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
+
 def train(
     family: str,
     prepared: PreparedData,
@@ -98,120 +194,52 @@ def train(
     The checkpoint is loaded with ``weights_only=True``; one that cannot be resumed is logged and
     training starts afresh. The caller makes sure the folder belongs to this training only.
 
+    With ``train_config.devices`` > 1 (or ``strategy: ddp``) this process trains as rank 0 of a
+    data-parallel fit (``models.distributed``): only it runs ``callbacks`` and writes checkpoints.
+
     Args:
         family: The network family that learns the task (the task's ``family``).
         prepared: Encoded splits and codec from ``Task.prepare``.
         model_config: Network shape (cell, sizes, pooling...).
-        train_config: Optimiser, schedule, clipping, epochs and early-stopping patience.
+        train_config: Optimiser, schedule, clipping, epochs, patience and hardware.
         checkpoint_dir: Folder for Lightning checkpoints.
         callbacks: Extra Lightning callbacks (for example, experiment tracking).
         on_resume: Called with the epoch training resumes at and the checkpoint, before it resumes.
 
     Returns:
-        The trained network and a summary of the fit.
+        The trained network (on the CPU, in eval mode) and a summary of the fit.
+
+    Raises:
+        models.distributed.DistributedTrainingError: If a data-parallel rank failed.
     """
-    # Lightning's banner (accelerators, tips) and an internal deprecation say nothing about this run.
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    # The folder holds the lock file, and the checkpoints it is meant to resume from.
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    chosen = get_family(family)  # an unknown family fails before any work
-    if train_config.num_threads:
-        torch.set_num_threads(train_config.num_threads)
-    pl.seed_everything(train_config.seed, workers=True, verbose=False)
-    # The network first: its weights are the first draws after the seed, whatever the family.
-    shape = prepared.codec.network_shape()
-    network = chosen.build_network(shape, model_config)
-    module = chosen.build_module(network, shape, train_config)
-    train_loader, val_loader = chosen.loaders(prepared, train_config)
-    checkpoint = ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        monitor=module.monitor,
-        mode=module.monitor_mode,
-        save_top_k=1,
-        filename="best",
-    )
-    # ``save_last`` would copy only the epochs that improve the best; resuming needs every epoch.
-    last = ModelCheckpoint(dirpath=checkpoint_dir, filename="last", enable_version_counter=False)
-    stopper = EarlyStopping(monitor=module.monitor, mode=module.monitor_mode, patience=train_config.patience)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=train_config.max_epochs,
-        gradient_clip_val=train_config.gradient_clip_norm or None,
-        gradient_clip_algorithm="norm",
-        callbacks=[checkpoint, last, stopper, *(callbacks or [])],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_train_batches=train_config.limit_train_batches,
-        num_sanity_val_steps=0,
-        default_root_dir=checkpoint_dir,
-    )
-    resume = resume_point(checkpoint_dir, module)
-    if resume and on_resume:
-        on_resume(resume[1], resume[0])
-    started = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=resume[0] if resume else None, weights_only=True)
-    seconds = time.perf_counter() - started
-    state: dict[str, Any] = torch.load(checkpoint.best_model_path, weights_only=True, map_location="cpu")
-    module.load_state_dict(state["state_dict"])
-    network.eval()
+    quiet_lightning()
+    spec = FitSpec(family, prepared, model_config, train_config, checkpoint_dir)
+    with ExitStack() as data_parallel:
+        if train_config.distributed:
+            variables = data_parallel.enter_context(rank_zero(train_config.devices))
+        fit = build_fit(spec, callbacks)
+        resume = resume_point(checkpoint_dir, fit.module)
+        if resume and on_resume:
+            on_resume(resume[1], resume[0])
+        if train_config.distributed:
+            data_parallel.enter_context(
+                worker_processes(replace(spec, resume=resume and resume[0]), variables)
+            )
+        started = time.perf_counter()
+        fit.run(resume[0] if resume else None)
+        seconds = time.perf_counter() - started
+    best = fit.best
+    state: dict[str, Any] = torch.load(best.best_model_path, weights_only=True, map_location="cpu")
+    network = fit.network.cpu()
+    fit.module.cpu().load_state_dict(state["state_dict"])
     return FitResult(
-        network=network,
+        network=network.eval(),
         family=family,
-        best_score=float(checkpoint.best_model_score),
-        monitor=module.monitor,
-        monitor_mode=module.monitor_mode,
-        epochs=trainer.current_epoch,
+        best_score=float(best.best_model_score),
+        monitor=fit.module.monitor,
+        monitor_mode=fit.module.monitor_mode,
+        epochs=fit.trainer.current_epoch,
         seconds=seconds,
-        checkpoint=Path(checkpoint.best_model_path),
+        checkpoint=Path(best.best_model_path),
         resumed_from_epoch=resume[1] if resume else None,
     )
-
-
-def resume_point(checkpoint_dir: Path, module: pl.LightningModule) -> tuple[Path, int] | None:
-    """The ``last.ckpt`` in a folder to resume ``module``'s training from and its epoch, if usable.
-
-    Loaded here as Lightning will load it (``weights_only=True``), so that a checkpoint truncated by a
-    kill, written for another network shape or in another folder, or holding objects that
-    ``weights_only`` refuses, is found before ``fit``. Such a file is logged and removed with the other
-    checkpoints, so that the fresh start does not write ``best-v1.ckpt`` beside a stale ``best.ckpt``.
-
-    Returns:
-        The checkpoint and the epoch training resumes at (the number of epochs it finished), or
-        ``None`` to start from scratch.
-    """
-    last = checkpoint_dir / LAST_CHECKPOINT
-    if not last.is_file():
-        return None
-    try:
-        state = torch.load(last, weights_only=True, map_location="cpu")
-        if {k: v.shape for k, v in state["state_dict"].items()} != {
-            k: v.shape for k, v in module.state_dict().items()
-        }:
-            raise ValueError("its weights do not fit this network")
-        if not {"loops", "optimizer_states", "callbacks"} <= state.keys():
-            raise ValueError("it holds weights but no training state")
-        # ModelCheckpoint restores where its best checkpoint is only if it was written in this folder.
-        for saver in (c for c in state["callbacks"].values() if "best_model_path" in c):
-            if saver["dirpath"] != str(checkpoint_dir.resolve()):
-                raise ValueError(f"it was written in {saver['dirpath']}")
-            if not Path(saver["best_model_path"]).is_file():
-                raise ValueError(f"its checkpoint {saver['best_model_path']} is gone")
-        epoch = int(state["epoch"]) + 1
-    except (
-        OSError,
-        EOFError,
-        RuntimeError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        pickle.UnpicklingError,
-    ) as error:
-        log.warning("cannot resume from %s (%r): training from scratch", last, error)
-        for stale in checkpoint_dir.glob("*.ckpt"):
-            stale.unlink()
-        return None
-    return last, epoch

@@ -46,6 +46,7 @@ def run_batch(
     quantize: str | None = None,
     workers: int = 1,
     scheduler: str | None = None,
+    device: str = "cpu",
 ) -> BatchReport:
     """Predict every row of ``input_path`` with the bundle in ``model_dir``.
 
@@ -61,6 +62,7 @@ def run_batch(
         quantize: ``"int8"`` to run the bundle's int8 graphs (only present when they passed the gate).
         workers: Dask worker processes on a local cluster; 1 runs in this process.
         scheduler: Address of a Dask scheduler to run on instead of a local cluster.
+        device: ``cpu``, or ``cuda`` (onnxruntime-gpu, in this process: not with Dask workers).
 
     Returns:
         The job's report: counts, speed, onnxruntime share and the input profile.
@@ -75,7 +77,9 @@ def run_batch(
     input_kind = check_input(input_path)  # everything is checked before anything is written
     check_paths(input_path, output_path)
     kind = output_format(output_path)
-    predictor = Predictor(model_dir, threads=threads, quantize=quantize)
+    if device != "cpu" and (workers > 1 or scheduler):
+        raise JobError(f"--device {device} runs the job in this process; leave out --workers and --scheduler")
+    predictor = Predictor(model_dir, threads=threads, quantize=quantize, device=device)
     check_reader(predictor.task, reader, input_kind)
     try:
         options = predictor.task.check_options(options or {})

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from serving.bundle import check_int8, graph_files, load_codec, read_metadata
+from serving.errors import JobError
 from tasks import BundleError, InvalidRow, get_task
 from tasks.common.errors import first_line
 
@@ -29,12 +30,33 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """Create a CPU onnxruntime session tuned for a small shared machine.
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this onnxruntime cannot run on, before any model is loaded.
+
+    Raises:
+        JobError: For an unknown device, or ``cuda`` without onnxruntime's CUDA execution provider.
+    """
+    if device not in PROVIDERS:
+        raise JobError(f"--device must be one of {sorted(PROVIDERS)}, got {device!r}")
+    available = ort.get_available_providers()
+    if not set(PROVIDERS[device]) <= set(available):
+        raise JobError(
+            f"--device {device} needs onnxruntime's CUDA execution provider, and this onnxruntime "
+            f"{ort.__version__} offers {available}: install onnxruntime-gpu in place of onnxruntime "
+            "(pip uninstall onnxruntime && pip install onnxruntime-gpu), or use --device cpu"
+        )
+
+
+def make_session(model_path: Path, threads: int | None = None, device: str = "cpu") -> ort.InferenceSession:
+    """Create an onnxruntime session tuned for a small shared machine.
 
     Args:
         model_path: The ``.onnx`` file.
         threads: Intra-op threads; ``None`` uses every core the process may run on.
+        device: ``cpu``, or ``cuda`` (onnxruntime-gpu; operators CUDA lacks run on the CPU).
 
     Returns:
         The session, with full graph optimisation and thread spinning off (spinning threads
@@ -49,7 +71,7 @@ def make_session(model_path: Path, threads: int | None = None) -> ort.InferenceS
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_path), options, providers=PROVIDERS[device])
     except Exception as error:  # onnxruntime's own types: Fail, InvalidProtobuf, InvalidGraph, NoSuchFile...
         raise BundleError(f"{model_path} is not a loadable ONNX graph ({first_line(error)})") from None
 
@@ -65,9 +87,11 @@ class Predictor:
         batch_size: Items per onnxruntime call.
         quantize: ``"int8"`` to run the int8 graphs, refused unless they passed the accuracy gate.
         require_gate: Run int8 graphs the gate has not accepted (the gate's own evaluation).
+        device: ``cpu``, or ``cuda`` with onnxruntime-gpu (then one lane unless ``threads`` says more).
 
     Raises:
         BundleError: Naming the bundle file that is missing, unreadable or mistyped.
+        JobError: For a device this onnxruntime cannot use.
 
     Attributes:
         lanes: Batches predicted at once.
@@ -81,7 +105,9 @@ class Predictor:
         batch_size: int = 256,
         quantize: str | None = None,
         require_gate: bool = True,
+        device: str = "cpu",
     ):
+        check_device(device)
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be 'int8' or None, got {quantize!r}")
         self.directory = Path(directory)
@@ -92,10 +118,11 @@ class Predictor:
         if quantize and require_gate:  # only the gate itself runs a variant not yet accepted
             check_int8(self.bundle)
         files = graph_files(self.directory, self.codec, quantize)
-        self.sessions = {graph: make_session(path, threads=1) for graph, path in files.items()}
+        self.sessions = {graph: make_session(path, 1, device) for graph, path in files.items()}
         self.batch_size = batch_size
         self.quantize = quantize
-        self.lanes = threads or available_cores()
+        # One GPU stream takes whole batches; lanes of their own would only queue on it.
+        self.lanes = threads or (available_cores() if device == "cpu" else 1)
         self.pool = ThreadPoolExecutor(self.lanes, "seqops-infer") if self.lanes > 1 else None
         self.ort_seconds = 0.0
         self._clock = threading.Lock()

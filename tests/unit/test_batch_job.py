@@ -211,3 +211,26 @@ def test_tracked_job_logs_its_report_to_mlflow(sentiment_bundle, tmp_path, monke
     assert run.data.metrics["rows_per_second"] > 0 and "input_unknown_rate" in run.data.metrics
     assert run.data.params["quantize"] == "fp32"
     assert "report.json" in {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+
+
+def test_cli_predicts_on_the_cpu_when_asked_by_name(sentiment_bundle, tmp_path):
+    result = invoke_predict(sentiment_bundle, tmp_path, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert len(read_jsonl(tmp_path / "o.jsonl")) == len(GOOD)
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+    reason="this onnxruntime has the CUDA provider",
+)
+def test_cli_refuses_cuda_without_onnxruntime_gpu_before_any_output(sentiment_bundle, tmp_path):
+    result = invoke_predict(sentiment_bundle, tmp_path, "--device", "cuda")
+    assert result.exit_code == 2 and "install onnxruntime-gpu" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("o.jsonl*"))
+    with pytest.raises(JobError, match="CUDA execution provider"):
+        Predictor(sentiment_bundle, device="cuda")
+
+
+def test_cli_refuses_an_unknown_device(sentiment_bundle, tmp_path):
+    result = invoke_predict(sentiment_bundle, tmp_path, "--device", "tpu")
+    assert result.exit_code == 2 and "--device must be one of ['cpu', 'cuda']" in result.output

@@ -20,7 +20,7 @@ def test_builtin_profiles_are_valid_for_every_task(name, tmp_path):
 
 
 def test_unknown_profile_lists_the_builtin_ones():
-    with pytest.raises(ConfigError, match=r"built-in profiles: \['benchmark', 'default', 'smoke'\]"):
+    with pytest.raises(ConfigError, match=r"built-in profiles: \['benchmark', 'default', 'gpu', 'smoke'\]"):
         load_profile("nope")
 
 
@@ -72,3 +72,45 @@ def test_a_family_option_is_checked_when_the_profile_is_read(tmp_path):
     profile.write_text("tasks:\n  sentiment:\n    model: {options: {tie_weights: true}}\n")
     with pytest.raises(ConfigError, match=r"tasks\.sentiment\.model\.options\.tie_weights"):
         resolve_run(str(profile), None, None, None, str(tmp_path / "work"))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_the_gpu_profile_is_refused_where_no_gpu_is_visible_naming_the_field(tmp_path):
+    profile = load_profile("gpu")
+    for task_name in profile.tasks:
+        with pytest.raises(
+            ConfigError, match=rf"tasks\.{task_name}\.train\.accelerator: 'gpu', but PyTorch sees no GPU"
+        ):
+            data_config(profile, task_name, None, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("train", "field"),
+    [
+        (
+            {"precision": "16-mixed", "accelerator": "cpu"},
+            r"train.*precision '16-mixed' needs accelerator 'gpu'",
+        ),
+        ({"precision": "64"}, r"tasks\.sentiment\.train\.precision"),
+        ({"devices": 0}, r"tasks\.sentiment\.train\.devices"),
+        ({"strategy": "fsdp"}, r"tasks\.sentiment\.train\.strategy"),
+        ({"accelerator": "tpu"}, r"tasks\.sentiment\.train\.accelerator"),
+    ],
+)
+def test_bad_hardware_settings_are_named_before_any_work(tmp_path, train, field):
+    with pytest.raises(ConfigError, match=field):
+        load_profile(write_profile(tmp_path, {"tasks": {"sentiment": {"train": train}}}))
+
+
+def test_precision_reads_as_yaml_writes_it(tmp_path):
+    profile = load_profile(write_profile(tmp_path, {"tasks": {"sentiment": {"train": {"precision": 32}}}}))
+    assert profile.tasks["sentiment"].train.precision == "32"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_half_precision_on_auto_is_refused_on_a_cpu_machine(tmp_path):
+    profile = load_profile(
+        write_profile(tmp_path, {"tasks": {"sentiment": {"train": {"precision": "16-mixed"}}}})
+    )
+    with pytest.raises(ConfigError, match=r"tasks\.sentiment\.train\.precision: '16-mixed' needs a GPU"):
+        data_config(profile, "sentiment", None, tmp_path)

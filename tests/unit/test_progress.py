@@ -2,7 +2,8 @@
 
 from itertools import count
 
-from flows.progress import TrainingProgress, duration
+from flows.live import live_progress, standing_line
+from flows.progress import ProgressBoard, Standing, TrainingProgress, duration
 from models.config import ModelConfig, TrainConfig
 from models.train import train
 
@@ -26,3 +27,61 @@ def test_each_epoch_reports_its_validation_score_the_best_and_a_bound_on_the_tim
     assert "left" in epochs[0] and "left" not in epochs[-1]  # nothing is left after the last epoch
     within = [line for line in lines if ", batch " in line]
     assert within and all("/4, " in line for line in within)  # 4 batches per epoch, 10 s each > 25 s apart
+
+
+class RecordingBoard(ProgressBoard):
+    """A board that also keeps every standing it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def update(self, label, **changes):
+        super().update(label, **changes)
+        self.seen.extend(self.standings())
+
+
+def test_the_live_line_follows_every_batch_and_leaves_when_training_ends(sentiment_prepared, tmp_path):
+    board = RecordingBoard()
+    progress = TrainingProgress("sentiment/gru", lambda line: None, board=board)
+    config = TrainConfig(max_epochs=2, patience=2, batch_size=32, limit_train_batches=3)
+    model = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, dropout=0.0)
+    train("classifier", sentiment_prepared, model, config, tmp_path, callbacks=[progress])
+    steps = {(s.epoch, s.batch) for s in board.seen}
+    assert {(1, 1), (1, 2), (1, 3), (2, 1), (2, 3)} <= steps
+    last = board.seen[-1]
+    assert (last.monitor, last.max_epochs, last.batches) == ("val_macro_f1", 2, 3)
+    assert last.best is not None and last.left == 0
+    assert board.standings() == []  # off the board once training ended
+
+
+def test_a_live_line_says_where_training_stands():
+    standing = Standing(
+        "translation/gru",
+        epoch=2,
+        max_epochs=4,
+        batch=113,
+        batches=227,
+        monitor="val_loss",
+        score=3.3,
+        best=3.214,
+        elapsed=112,
+        left=220,
+    )
+    assert standing_line(standing).plain == (
+        "translation/gru  epoch 2/4  batch 113/227  val_loss 3.3000 (best 3.2140)"
+        "  1 min 52 s, ≤ 3 min 40 s left"
+    )
+    assert standing_line(Standing("forecasting/rnn")).plain == "forecasting/rnn  epoch 1/1  0 s"
+
+
+def test_nothing_is_drawn_where_stderr_is_not_a_terminal():
+    from io import StringIO
+
+    from rich.console import Console
+
+    board, output = ProgressBoard(), StringIO()
+    board.update("sentiment/rnn", epoch=1, max_epochs=3)
+    with live_progress(board, Console(file=output)):
+        pass
+    assert output.getvalue() == ""

@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 )
 
 from models.config import TrainConfig
-from models.optim import build_optimization
+from models.optim import build_optimization, log_learning_rate
 
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -69,24 +69,30 @@ class ClassifierModule(pl.LightningModule):
         """
         return self._logits_and_loss(batch)[1]
 
-    def _step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+    def _step(
+        self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str, batch_index: int
+    ) -> torch.Tensor:
         logits, loss = self._logits_and_loss(batch)
-        metrics(logits, batch["targets"])
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(logits))
+        # Updated every batch, computed once per epoch. Handing the metric objects to ``log_dict`` once
+        # an epoch is enough for Lightning to compute and reset them at its end; every batch, it costs
+        # more than a small network's step saves (benchmarks/training.py).
+        metrics.update(logits, batch["targets"])
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(logits))
+        if batch_index == 0:
+            self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         """One optimisation step on a batch."""
-        return self._step(batch, self.train_metrics, "train")
+        return self._step(batch, self.train_metrics, "train", batch_index)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         """Accumulate validation loss and metrics."""
-        self._step(batch, self.val_metrics, "val")
+        self._step(batch, self.val_metrics, "val", batch_index)
 
     def on_train_epoch_start(self) -> None:
         """Log the learning rate the epoch trains with."""
-        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        log_learning_rate(self)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimiser and schedule from the training config."""

@@ -7,11 +7,17 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from models.config import TrainConfig
-from models.optim import build_optimization
+from models.optim import build_optimization, log_learning_rate
 
 LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss}
+
+
+def forecast_errors(prefix: str) -> MetricCollection:
+    """Mean squared and mean absolute error over every forecast step, in scaled units."""
+    return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix=prefix)
 
 
 class ForecasterModule(pl.LightningModule):
@@ -25,6 +31,8 @@ class ForecasterModule(pl.LightningModule):
         self.network = network
         self.config = config
         self.loss = LOSSES[config.loss]()
+        self.train_errors = forecast_errors("train_")
+        self.val_errors = forecast_errors("val_")
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Forecast ``(batch, horizon)`` for a batch of histories."""
@@ -45,26 +53,30 @@ class ForecasterModule(pl.LightningModule):
         """
         return self._forecast_and_loss(batch)[1]
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _step(self, batch: dict[str, torch.Tensor], stage: str, batch_index: int) -> torch.Tensor:
         forecast, loss = self._forecast_and_loss(batch)
-        error = forecast - batch["targets"]
-        size = len(forecast)
-        self.log(f"{stage}_mse", error.pow(2).mean(), on_step=False, on_epoch=True, batch_size=size)
-        self.log(f"{stage}_mae", error.abs().mean(), on_step=False, on_epoch=True, batch_size=size)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=size)
+        errors = self.train_errors if stage == "train" else self.val_errors
+        # Updated every batch, computed and reset by Lightning once per epoch: handing it the metric
+        # objects once is enough, and cheaper than logging two values every step.
+        errors.update(forecast.detach(), batch["targets"])
+        self.log(
+            f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(forecast)
+        )
+        if batch_index == 0:
+            self.log_dict(errors, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         """One optimisation step on a batch of windows."""
-        return self._step(batch, "train")
+        return self._step(batch, "train", batch_index)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         """Accumulate validation errors."""
-        self._step(batch, "val")
+        self._step(batch, "val", batch_index)
 
     def on_train_epoch_start(self) -> None:
         """Log the learning rate the epoch trains with."""
-        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        log_learning_rate(self)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimiser and schedule from the training config."""

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.config import TrainConfig
-from models.optim import build_optimization
+from models.optim import build_optimization, log_learning_rate
 
 
 class LanguageModelModule(pl.LightningModule):
@@ -39,7 +39,9 @@ class LanguageModelModule(pl.LightningModule):
 
     def _step(self, batch: list[torch.Tensor], stage: str) -> torch.Tensor:
         loss = self.loss_on(batch)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        self.log(
+            f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(batch[0])
+        )
         return loss
 
     def training_step(self, batch: list[torch.Tensor], batch_index: int) -> torch.Tensor:
@@ -52,7 +54,7 @@ class LanguageModelModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Log the learning rate the epoch trains with."""
-        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        log_learning_rate(self)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimiser and schedule from the training config."""

@@ -10,7 +10,7 @@ from torch import nn
 
 from models.config import TrainConfig
 from models.families.seq2seq.network import Seq2Seq
-from models.optim import build_optimization
+from models.optim import build_optimization, log_learning_rate
 
 
 class Seq2SeqModule(pl.LightningModule):
@@ -49,7 +49,9 @@ class Seq2SeqModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         """One optimisation step on a batch of sentence pairs."""
         loss = self.loss_on(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["lengths"]))
+        self.log(
+            "train_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(batch["lengths"])
+        )
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
@@ -57,17 +59,17 @@ class Seq2SeqModule(pl.LightningModule):
         logits, expected = self._logits(batch)
         loss = self.val_loss(logits, expected)
         tokens = int((expected != 0).sum())
-        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=tokens)
+        self.log("val_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=tokens)
 
     def on_validation_epoch_end(self) -> None:
         """Log perplexity next to the loss."""
         loss = self.trainer.callback_metrics.get("val_loss")
         if loss is not None:
-            self.log("val_perplexity", torch.exp(loss))
+            self.log("val_perplexity", torch.exp(loss), sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
         """Log the learning rate the epoch trains with."""
-        self.log("learning_rate", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        log_learning_rate(self)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimiser and schedule from the training config."""
