@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -19,9 +20,11 @@ from rich.table import Table
 from flows.console import (
     CellOption,
     DataDirOption,
+    ParallelOption,
     ProfileOption,
     TaskOption,
     WorkDirOption,
+    api_for_workers,
     console,
     embedded_defaults,
     guarded,
@@ -46,17 +49,21 @@ def _run(
     data_dir: str | None,
     work_dir: str,
     register: bool,
+    parallel: int = 1,
 ) -> None:
     from flows.config import resolve_run
+    from flows.parallel_cells import check_parallel
 
     settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)  # fail fast, before Prefect
+    check_parallel(parallel, settings, list(configs))
     embedded_defaults(work_dir)
     from prefect import tags
 
     from flows.live import live_progress
     from flows.pipeline import pipeline, run_tags
 
-    with tags(*run_tags(settings.name, list(configs), list(settings.cells))), live_progress():
+    workers_api = api_for_workers() if parallel > 1 else nullcontext()
+    with tags(*run_tags(settings.name, list(configs), list(settings.cells))), workers_api, live_progress():
         results = pipeline(
             tasks=list(configs),  # the names, not null: what the Prefect UI shows as the run's parameters
             cells=cells,
@@ -64,6 +71,7 @@ def _run(
             data_dir=data_dir,
             work_dir=work_dir,
             register_models=register,
+            parallel=parallel,
         )
     for table in summary_tables(results):
         console.print(table)
@@ -80,9 +88,10 @@ def pipeline_command(
     profile: ProfileOption = "default",
     data_dir: DataDirOption = None,
     work_dir: WorkDirOption = ".seqops",
+    parallel: ParallelOption = 1,
 ) -> None:
     """Train every cell for each task, ship the ONNX models, register them and promote a champion."""
-    _run(task, cell, profile, data_dir, work_dir, register=True)
+    _run(task, cell, profile, data_dir, work_dir, register=True, parallel=parallel)
 
 
 @app.command("train")
@@ -93,9 +102,10 @@ def train_command(
     profile: ProfileOption = "default",
     data_dir: DataDirOption = None,
     work_dir: WorkDirOption = ".seqops",
+    parallel: ParallelOption = 1,
 ) -> None:
     """Train, export and evaluate (tracked in MLflow) without registering or promoting."""
-    _run(task, cell, profile, data_dir, work_dir, register=False)
+    _run(task, cell, profile, data_dir, work_dir, register=False, parallel=parallel)
 
 
 @app.command("predict")

@@ -37,6 +37,9 @@ DataDirOption = Annotated[
     str | None, typer.Option(help="Local data folder (default: SEQOPS_DATA_DIR or ../shared/data).")
 ]
 WorkDirOption = Annotated[str, typer.Option(help="Folder for caches, checkpoints and bundles.")]
+ParallelOption = Annotated[
+    int, typer.Option(min=1, help="Cells of a task trained at once, each in a process (at most the cores).")
+]
 
 
 def embedded_defaults(work_dir: str) -> None:
@@ -71,7 +74,7 @@ def api_for_workers() -> Iterator[None]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer()
-    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    server.start(timeout=int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")))
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):

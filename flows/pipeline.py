@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from prefect import flow, get_run_logger, task
 from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +27,7 @@ from flows.evaluate import evaluate
 from flows.failures import install_log_hygiene
 from flows.lineage import log_lineage, split_datasets
 from flows.model_card import describe_versions
+from flows.parallel_cells import CellJob, check_parallel, ship_cells_at_once
 from flows.parent_run import (
     experiment_tags,
     log_cell_comparison,
@@ -64,9 +66,17 @@ def prepare_data(task_name: str, config: DataConfig) -> PreparedData:
 
 @flow(name="seqops-task", flow_run_name="{task_name}")
 def run_task(
-    task_name: str, profile: Profile, config: DataConfig, work_dir: Path, register_models: bool
+    task_name: str,
+    profile: Profile,
+    config: DataConfig,
+    work_dir: Path,
+    register_models: bool,
+    parallel: int = 1,
 ) -> dict[str, Any]:
-    """Prepare a task's data, ship every cell in child runs of one parent run, then promote (a subflow)."""
+    """Prepare a task's data, ship every cell in child runs of one parent run, then promote (a subflow).
+
+    With ``parallel`` > 1 the cells are shipped at once on the flow's task runner (``flows.parallel_cells``).
+    """
     task_ = get_task(task_name)
     settings = profile.tasks[task_name]
     prepared = prepare_data(task_name, config)
@@ -92,12 +102,31 @@ def run_task(
         baselines = score_baselines.with_options(task_run_name=f"{task_name}: classical baselines")(
             task_, prepared
         )
-        rows = []
         shipment = Shipment(task_, prepared, profile, work_dir, register_models, training_profile, datasets)
-        for cell in profile.cells:
-            with tracked_run(f"{task_name}-{cell}", nested=True, system_metrics=True):
-                log_lineage(datasets)
-                rows.append(ship_cell_runs(shipment, settings, cell))
+        if parallel > 1:
+            uri, parent_id = mlflow.get_tracking_uri(), parent.info.run_id
+            jobs = [
+                CellJob(
+                    task_name,
+                    cell,
+                    profile,
+                    config,
+                    str(work_dir.resolve()),
+                    register_models,
+                    training_profile,
+                    uri,
+                    experiment_id,
+                    parent_id,
+                )
+                for cell in profile.cells
+            ]
+            rows = ship_cells_at_once(jobs)
+        else:
+            rows = []
+            for cell in profile.cells:
+                with tracked_run(f"{task_name}-{cell}", nested=True, system_metrics=True):
+                    log_lineage(datasets)
+                    rows.append(ship_cell_runs(shipment, settings, cell))
         log_cell_comparison(task_name, rows)
         decision = gate(task_, prepared, rows, register_models)
         cell_settings = {  # with seeds, the seed registered
@@ -165,6 +194,7 @@ def pipeline(
     data_dir: str | None = None,
     work_dir: str = ".seqops",
     register_models: bool = True,
+    parallel: int = 1,
 ) -> list[dict[str, Any]]:
     """Train, ship and (optionally) promote models for each task.
 
@@ -175,16 +205,23 @@ def pipeline(
         data_dir: Folder with local data copies (default: ``SEQOPS_DATA_DIR`` or ``../shared/data``).
         work_dir: Folder for caches, checkpoints and bundles.
         register_models: Register versions and run the champion gate.
+        parallel: Cells of a task shipped at once, each in a Dask worker process (1: one after another).
 
     Returns:
         One summary per task: per-cell metrics and the promotion decision.
     """
     install_log_hygiene()
     settings, configs = resolve_run(profile, cells, tasks, data_dir, work_dir)
+    check_parallel(parallel, settings, list(configs))
     configure_tracking()
+    subflow = run_task
+    if parallel > 1:
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        subflow = run_task.with_options(task_runner=ProcessPoolTaskRunner(max_workers=parallel))
     with prefect_tags(*run_tags(settings.name, list(configs), list(settings.cells))):
         results = [
-            run_task(name, settings, config, Path(work_dir), register_models)
+            subflow(name, settings, config, Path(work_dir), register_models, parallel)
             for name, config in configs.items()
         ]
     log_report(Path(work_dir))

@@ -95,11 +95,13 @@ def tracked_run(
     nested: bool = False,
     run_id: str | None = None,
     system_metrics: bool = False,
+    parent_run_id: str | None = None,
 ) -> Iterator[ActiveRun]:
     """An MLflow run that ends FINISHED, or FAILED when its block raises.
 
     With ``run_id``, that (earlier) run is reopened instead of a new one started; ``system_metrics``
-    samples CPU and memory while it runs (MLflow's system metrics).
+    samples CPU and memory while it runs (MLflow's system metrics); ``parent_run_id`` nests it under a
+    run that another process holds open.
 
     Unlike ``mlflow.start_run``'s own exit, a server that cannot record the failure never hides the
     error that ended the run (such as ``TrackingUnavailable``, which names what was being logged).
@@ -110,6 +112,7 @@ def tracked_run(
             run_name=run_name,
             nested=nested,
             log_system_metrics=system_metrics or None,
+            parent_run_id=parent_run_id,
         ),
         f"start run {run_name}",
     )
