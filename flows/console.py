@@ -61,27 +61,49 @@ def embedded_defaults(work_dir: str) -> None:
 
 @contextmanager
 def api_for_workers() -> Iterator[None]:
-    """A temporary Prefect API that worker processes reach too, unless ``PREFECT_API_URL`` names one.
+    """A Prefect API that worker processes reach too: the configured one, else a temporary server.
 
-    Prefect's own temporary server lives inside the flow's process, where Dask workers cannot see it:
-    each would start one of its own, and their task runs would be lost with it.
+    Prefect's own temporary server lives inside the flow's process, where worker processes cannot see
+    it: each would start one of its own, and their task runs would be lost with it. The temporary
+    server started here is Prefect's own (one per process), so the flow uses it too; it is stopped
+    afterwards only if it was started here.
     """
-    if os.environ.get("PREFECT_API_URL"):
-        yield
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if configured:
+        with _exported("PREFECT_API_URL", configured):  # the settings may hold it, not the environment
+            yield
         return
     from prefect.logging.handlers import APILogHandler
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer()
+    started_here = not server.running
     server.start(timeout=int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")))
-    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
     try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+        with (
+            _exported("PREFECT_API_URL", server.api_url),
+            temporary_settings({PREFECT_API_URL: server.api_url}),
+        ):
             try:
                 yield
             finally:
                 APILogHandler().flush()  # the flow's last log records, while the server still listens
     finally:
-        del os.environ["PREFECT_API_URL"]
-        server.stop()
+        if started_here:
+            server.stop()
+
+
+@contextmanager
+def _exported(name: str, value: str) -> Iterator[None]:
+    """An environment variable set for the block (and the processes it starts), then put back."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = saved

@@ -75,3 +75,17 @@ def test_more_cells_at_once_than_cores_is_refused_before_any_work():
     distributed.tasks["sentiment"].train.devices = 2
     with pytest.raises(ConfigError, match=r"tasks\.sentiment\.train\.devices > 1"):
         check_parallel(2, distributed, ["sentiment"])
+
+
+def test_the_api_for_workers_leaves_the_api_it_found_running(prefect_harness):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.console import api_for_workers
+
+    found = PREFECT_API_URL.value()
+    with api_for_workers():
+        assert os.environ["PREFECT_API_URL"] == found  # worker processes reach the same API
+    assert "PREFECT_API_URL" not in os.environ
+    with get_client(sync_client=True) as client:
+        assert client.api_healthcheck() is None  # still answering
