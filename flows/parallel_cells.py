@@ -24,9 +24,8 @@ from prefect.futures import wait
 
 from flows.cell import Shipment
 from flows.config import ConfigError, Profile
-from flows.lineage import log_lineage, split_datasets
-from flows.retries import tracked_run
-from flows.seeds import ship_cell_runs
+from flows.lineage import split_datasets
+from flows.seeds import ship_cell_run
 from tasks import DataConfig, get_task
 
 
@@ -88,10 +87,7 @@ def ship_cell_job(job: CellJob) -> dict[str, Any]:
     shipment = Shipment(
         task_, prepared, job.profile, Path(job.work_dir), job.register, job.training_profile, datasets
     )
-    name = f"{job.task_name}-{job.cell}"
-    with tracked_run(name, parent_run_id=job.parent_run_id, system_metrics=True):
-        log_lineage(datasets)
-        return ship_cell_runs(shipment, job.profile.tasks[job.task_name], job.cell)
+    return ship_cell_run(shipment, job.profile.tasks[job.task_name], job.cell, job.parent_run_id)
 
 
 def ship_cells_at_once(jobs: list[CellJob]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect import tags as prefect_tags
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.artifacts import publish_task_artifacts
 from flows.baselines import score_baselines
@@ -36,7 +37,7 @@ from flows.parent_run import (
     parent_description,
 )
 from flows.retries import tracked_run, transient
-from flows.seeds import ship_cell_runs
+from flows.seeds import ship_cell_run
 from flows.tables import promotion_headline
 from flows.tracker import tracker
 from flows.tracking import DESCRIPTION, configure_tracking, git_commit
@@ -102,7 +103,6 @@ def run_task(
         baselines = score_baselines.with_options(task_run_name=f"{task_name}: classical baselines")(
             task_, prepared
         )
-        shipment = Shipment(task_, prepared, profile, work_dir, register_models, training_profile, datasets)
         if parallel > 1:
             uri, parent_id = mlflow.get_tracking_uri(), parent.info.run_id
             jobs = [
@@ -122,11 +122,10 @@ def run_task(
             ]
             rows = ship_cells_at_once(jobs)
         else:
-            rows = []
-            for cell in profile.cells:
-                with tracked_run(f"{task_name}-{cell}", nested=True, system_metrics=True):
-                    log_lineage(datasets)
-                    rows.append(ship_cell_runs(shipment, settings, cell))
+            shipment = Shipment(
+                task_, prepared, profile, work_dir, register_models, training_profile, datasets
+            )
+            rows = [ship_cell_run(shipment, settings, cell) for cell in profile.cells]
         log_cell_comparison(task_name, rows)
         decision = gate(task_, prepared, rows, register_models)
         cell_settings = {  # with seeds, the seed registered
@@ -205,7 +204,7 @@ def pipeline(
         data_dir: Folder with local data copies (default: ``SEQOPS_DATA_DIR`` or ``../shared/data``).
         work_dir: Folder for caches, checkpoints and bundles.
         register_models: Register versions and run the champion gate.
-        parallel: Cells of a task shipped at once, each in a Dask worker process (1: one after another).
+        parallel: Cells of a task shipped at once, each in a process of its own (1: one after another).
 
     Returns:
         One summary per task: per-cell metrics and the promotion decision.
@@ -216,8 +215,6 @@ def pipeline(
     configure_tracking()
     subflow = run_task
     if parallel > 1:
-        from prefect.task_runners import ProcessPoolTaskRunner
-
         subflow = run_task.with_options(task_runner=ProcessPoolTaskRunner(max_workers=parallel))
     with prefect_tags(*run_tags(settings.name, list(configs), list(settings.cells))):
         results = [

@@ -17,6 +17,7 @@ import numpy as np
 from flows.cell import Shipment, ship_cell, version_tags
 from flows.cell_checkpoints import cell_checkpoints
 from flows.config import TaskSettings
+from flows.lineage import log_lineage
 from flows.retries import tracked_run
 from flows.tracker import tracker
 from flows.tracking import register_version
@@ -81,3 +82,18 @@ def ship_cell_runs(shipment: Shipment, settings: TaskSettings, cell: str) -> dic
         row["version"] = register_version(chosen["model_uri"], f"seqops-{task_.name}", tags)
         row["status"] = "registered"
     return row
+
+
+def ship_cell_run(
+    shipment: Shipment, settings: TaskSettings, cell: str, parent_run_id: str | None = None
+) -> dict[str, Any]:
+    """Ship a cell in an MLflow run of its own, nested under the active run or ``parent_run_id``.
+
+    ``parent_run_id`` is for a cell shipped in another process than its parent run's
+    (``flows.parallel_cells``).
+    """
+    name = f"{shipment.task.name}-{cell}"
+    nested = parent_run_id is None
+    with tracked_run(name, nested=nested, system_metrics=True, parent_run_id=parent_run_id):
+        log_lineage(shipment.datasets)
+        return ship_cell_runs(shipment, settings, cell)
