@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,servers,ui]'
 	touch $(STAMP)
 
+# A task's cells train at once, as many as there are cores, each on its share of them;
+# `make run PARALLEL=1` trains them one after another.
+PARALLEL ?= $(shell nproc 2>/dev/null || echo 1)
 run: $(STAMP)
-	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default)
+	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default) --parallel $(PARALLEL)
 
 # In a random order (pytest-randomly); `make test SEED=N` repeats the order a run printed.
 SEED := $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')

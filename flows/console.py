@@ -38,7 +38,12 @@ DataDirOption = Annotated[
 ]
 WorkDirOption = Annotated[str, typer.Option(help="Folder for caches, checkpoints and bundles.")]
 ParallelOption = Annotated[
-    int, typer.Option(min=1, help="Cells of a task trained at once, each in a process (at most the cores).")
+    int,
+    typer.Option(
+        min=1,
+        help="Trainings at once, each in a process (at most the cores): whole tasks when there are "
+        "several, else the task's cells.",
+    ),
 ]
 
 

@@ -1,6 +1,7 @@
 """One live line per training on the terminal while ``seqops pipeline`` runs, drawn with rich.
 
-The lines come from the ``ProgressBoard`` the trainings update after every batch. Log lines (Prefect's
+The lines come from the ``ProgressBoard`` the trainings update after every batch, in this process or in
+the processes it starts (through a shared folder, ``flows.progress``). Log lines (Prefect's
 console handler among them) are printed above the live lines, not through them. Where stderr is not a
 terminal (CI, a log file) nothing is drawn: the per-epoch log lines say the same.
 """
@@ -8,6 +9,8 @@ terminal (CI, a log file) nothing is drawn: the per-epoch log lines say the same
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,7 +18,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from flows.progress import BOARD, ProgressBoard, Standing, duration
+from flows.progress import BOARD, SHARED_FOLDER_VARIABLE, ProgressBoard, Standing, duration
 
 
 def standing_line(standing: Standing) -> Text:
@@ -44,18 +47,23 @@ def live_progress(board: ProgressBoard = BOARD, console: Console | None = None) 
         yield
         return
     handlers = [h for h in logging_handlers() if isinstance(getattr(h, "console", None), Console)]
-    with Live(
-        get_renderable=lambda: Group(*map(standing_line, board.standings())),
-        console=console,
-        refresh_per_second=2,
-        transient=True,
+    with (
+        tempfile.TemporaryDirectory(prefix="seqops-progress-") as shared,
+        Live(
+            get_renderable=lambda: Group(*map(standing_line, board.standings())),
+            console=console,
+            refresh_per_second=2,
+            transient=True,
+        ),
     ):
         saved = [h.console for h in handlers]
         for handler in handlers:  # rich consoles print above the live lines only through the live one
             handler.console = console
+        os.environ[SHARED_FOLDER_VARIABLE] = shared  # inherited by the processes that train cells
         try:
             yield
         finally:
+            os.environ.pop(SHARED_FOLDER_VARIABLE, None)
             for handler, own in zip(handlers, saved, strict=True):
                 handler.console = own
 

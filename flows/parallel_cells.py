@@ -3,8 +3,10 @@
 Each cell runs as a Prefect task on Prefect's process-pool task runner. A worker process reads the
 prepared splits from the on-disk cache, opens the cell's MLflow run under the task's parent run and
 ships the cell exactly as the sequential pipeline does. Every fit seeds itself when it starts, so the
-scores are those of a sequential run with the same seeds, provided the profile fixes ``num_threads``
-(left at 0, torch's thread count depends on the process it runs in).
+scores are those of a sequential run with the same seeds and torch threads.
+
+Each cell trains on at most its share of the cores (``shared_threads``): two cells of two threads each
+on two cores took about 2.5 times as long per epoch as one cell alone: worse than one after another.
 
 Dask (which ``seqops tune`` uses) was measured first: its worker's event loop kept a second core busy
 beside every training, so two cells at once each took 1.8 times as long.
@@ -20,7 +22,7 @@ from typing import Any
 import mlflow
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 
 from flows.cell import Shipment
 from flows.config import ConfigError, Profile
@@ -58,6 +60,26 @@ class CellJob:
     parent_run_id: str
 
 
+def shared_threads(profile: Profile, task_name: str, at_once: int) -> Profile:
+    """The profile with the task's ``train.num_threads`` cut to its share of the cores.
+
+    Args:
+        profile: The run's profile.
+        task_name: The task whose trainings share the machine.
+        at_once: Trainings running at once (this task's cells, or whole tasks).
+
+    Returns:
+        A copy whose task trains on ``min(num_threads, cores // at_once)`` threads (the share alone
+        when ``num_threads`` is 0).
+    """
+    settings = profile.tasks[task_name]
+    share = max(1, (os.cpu_count() or 1) // at_once)
+    threads = min(settings.train.num_threads or share, share)
+    train = settings.train.model_copy(update={"num_threads": threads})
+    tasks = profile.tasks | {task_name: settings.model_copy(update={"train": train})}
+    return profile.model_copy(update={"tasks": tasks})
+
+
 def check_parallel(parallel: int, profile: Profile, task_names: list[str]) -> None:
     """Refuse a ``--parallel`` this machine or these settings cannot honour, before any work.
 
@@ -90,8 +112,12 @@ def ship_cell_job(job: CellJob) -> dict[str, Any]:
     return ship_cell_run(shipment, job.profile.tasks[job.task_name], job.cell, job.parent_run_id)
 
 
-def ship_cells_at_once(jobs: list[CellJob]) -> list[dict[str, Any]]:
-    """Submit every cell to the flow's task runner and return their rows in the cells' order."""
-    futures = [ship_cell_job.submit(job) for job in jobs]
+def submit_cells(jobs: list[CellJob]) -> list[PrefectFuture]:
+    """Hand every cell to the flow's task runner; they start as its workers come free."""
+    return [ship_cell_job.submit(job) for job in jobs]
+
+
+def collect_cells(futures: list[PrefectFuture]) -> list[dict[str, Any]]:
+    """Wait for the submitted cells and return their rows in the cells' order."""
     wait(futures)
     return [future.result() for future in futures]

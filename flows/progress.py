@@ -2,16 +2,23 @@
 
 In words through a logger (after every epoch, and every half minute within long ones), and as figures
 on a ``ProgressBoard`` that the command line draws as one live line per training (``flows.live``).
+Trainings in other processes (``--parallel``) share their figures through a folder named by
+``SEQOPS_PROGRESS_DIR``, which the drawing process sets for the processes it starts.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import pytorch_lightning as pl
+
+SHARED_FOLDER_VARIABLE = "SEQOPS_PROGRESS_DIR"
 
 
 def duration(seconds: float) -> str:
@@ -56,26 +63,61 @@ class Standing:
 
 
 class ProgressBoard:
-    """The trainings under way in this process and where each stands (thread-safe)."""
+    """The trainings under way and where each stands (thread-safe).
 
-    def __init__(self) -> None:
+    Where ``SEQOPS_PROGRESS_DIR`` names a folder, every update is also written there (a JSON file per
+    training, at most every ``interval`` seconds within an epoch), and ``standings`` includes those of
+    other processes.
+
+    Args:
+        interval: Seconds between two writes of a training's batch count to the shared folder.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
         self._standings: dict[str, Standing] = {}
+        self._written: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.interval = interval
 
     def update(self, label: str, **changes: object) -> None:
         """Record what changed for ``label`` (added on its first update)."""
         with self._lock:
-            self._standings[label] = replace(self._standings.get(label) or Standing(label), **changes)
+            standing = replace(self._standings.get(label) or Standing(label), **changes)
+            self._standings[label] = standing
+            folder, now = shared_folder(), time.monotonic()
+            batch_only = not set(changes) - {"batch", "elapsed"}
+            if folder and not (batch_only and now - self._written.get(label, 0) < self.interval):
+                self._written[label] = now
+                written = folder / f"{label.replace('/', '__')}.json"
+                written.with_suffix(".tmp").write_text(json.dumps(asdict(standing)))
+                written.with_suffix(".tmp").replace(written)  # readers never see half a file
 
     def finish(self, label: str) -> None:
         """Take a training off the board."""
         with self._lock:
             self._standings.pop(label, None)
+            folder = shared_folder()
+            if folder:
+                (folder / f"{label.replace('/', '__')}.json").unlink(missing_ok=True)
 
     def standings(self) -> list[Standing]:
-        """The trainings under way, in the order they started."""
+        """The trainings under way: this process's in the order they started, then the shared ones by name."""
         with self._lock:
-            return list(self._standings.values())
+            found = dict(self._standings)
+        folder = shared_folder()
+        for written in sorted(folder.glob("*.json")) if folder else []:
+            try:
+                standing = Standing(**json.loads(written.read_text()))
+            except (OSError, ValueError, TypeError):  # finished and removed meanwhile, or not a standing
+                continue
+            found.setdefault(standing.label, standing)
+        return list(found.values())
+
+
+def shared_folder() -> Path | None:
+    """The folder where trainings of several processes share their standings, if one is set and exists."""
+    named = os.environ.get(SHARED_FOLDER_VARIABLE)
+    return Path(named) if named and Path(named).is_dir() else None
 
 
 BOARD = ProgressBoard()  # what ``seqops pipeline`` draws while its cells train

@@ -19,7 +19,6 @@ from prefect import flow, get_run_logger
 
 from flows.config import ConfigError, Profile, TaskSettings, read_yaml, resolve_run
 from flows.failures import install_log_hygiene
-from flows.pipeline import prepare_data
 from flows.retries import tracked_run
 from flows.search_space import Dimension, check_keys, merged_space, with_values
 from flows.studies import (
@@ -31,6 +30,7 @@ from flows.studies import (
     study_figures,
     write_profile,
 )
+from flows.task_run import prepare_data
 from flows.tracker import tracker
 from flows.tracking import configure_tracking, git_commit
 from flows.trials import TrialSpec, run_trial

@@ -70,10 +70,13 @@ class BucketBatchSampler(Sampler[list[int]]):
     """Random batches of similar lengths, so little time goes into padded steps.
 
     Shuffles, sorts each window of ``batch_size * window`` examples by length, cuts batches,
-    and shuffles the batches; a new order every epoch.
+    and shuffles the batches; a new order every epoch. A length may be a tuple (source length, target
+    length): ties of the first are then broken by the second, so both sides of a pair pad little.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, window: int = 50):
+    def __init__(
+        self, lengths: Sequence[int] | Sequence[tuple[int, int]], batch_size: int, seed: int, window: int = 50
+    ):
         self.lengths = lengths
         self.batch_size = batch_size
         self.window = batch_size * window
@@ -110,7 +113,9 @@ def sequence_loader(
     """
     dataset = PaddedSequences(sequences, targets)
     if shuffle:
-        sampler = BucketBatchSampler([len(s) for s in dataset.sequences], batch_size, seed)
+        pairs = zip(dataset.sequences, dataset.targets, strict=True)
+        lengths = [(len(source), len(target) if np.ndim(target) else 0) for source, target in pairs]
+        sampler = BucketBatchSampler(lengths, batch_size, seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_batch)
     return DataLoader(dataset, batch_size=batch_size, collate_fn=pad_batch)
 

@@ -3,7 +3,7 @@
 import pytest
 from prefect import flow
 
-from flows.pipeline import prepare_data
+from flows.task_run import prepare_data
 from tasks import DataSourceError, get_task
 
 

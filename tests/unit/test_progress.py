@@ -85,3 +85,25 @@ def test_nothing_is_drawn_where_stderr_is_not_a_terminal():
     with live_progress(board, Console(file=output)):
         pass
     assert output.getvalue() == ""
+
+
+def test_trainings_in_other_processes_get_live_lines_through_the_shared_folder(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from rich.console import Console
+
+    in_worker = (
+        "from flows.progress import BOARD\n"
+        "BOARD.update('sentiment/gru', epoch=2, max_epochs=15, batch=40, batches=2105)\n"
+        "BOARD.update('sentiment/rnn', epoch=1, max_epochs=15)\n"
+        "BOARD.finish('sentiment/rnn')\n"
+    )
+    drawn = Console(file=open(tmp_path / "drawn", "w"), force_terminal=True)  # noqa: SIM115
+    board = ProgressBoard()
+    board.update("sentiment/lstm", epoch=3, max_epochs=15)
+    with live_progress(board, drawn):
+        subprocess.run([sys.executable, "-c", in_worker], check=True)  # inherits SEQOPS_PROGRESS_DIR
+        lines = [standing_line(s).plain for s in board.standings()]
+    assert lines == ["sentiment/lstm  epoch 3/15  0 s", "sentiment/gru  epoch 2/15  batch 40/2105  0 s"]
+    assert [s.label for s in board.standings()] == ["sentiment/lstm"]  # the folder went with the display

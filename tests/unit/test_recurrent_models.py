@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -63,6 +64,15 @@ def test_bucket_sampler_covers_every_example_once_with_similar_lengths():
     assert flat == list(range(500)) and len(batches) == len(BucketBatchSampler(lengths, 16, 0))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 8  # random batches of 16 from 1..50 spread about 45
+
+
+def test_bucketed_pairs_break_ties_of_source_length_by_target_length():
+    sources = [np.arange(1, 6 + i % 2) for i in range(400)]  # two source lengths only
+    targets = [np.arange(1, 3 + (i * 7) % 30) for i in range(400)]
+    loader = sequence_loader(sources, targets, 16, shuffle=True)
+    padded = sum(int((batch["targets"] == 0).sum()) for batch in loader)
+    real = sum(len(t) for t in targets)
+    assert padded < 0.15 * real  # sorted by source length alone: 0.82 * real
 
 
 def test_pad_batch_pads_right_with_zero():

@@ -87,6 +87,17 @@ def test_a_fully_padded_source_row_gives_no_nan():
     assert torch.isfinite(logits).all() and torch.isfinite(attention).all()
 
 
+def test_training_scores_real_target_tokens_alone_with_the_logits_of_the_whole_batch():
+    network = Seq2Seq(ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, dropout=0.0), 20, 30)
+    source, lengths = torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2])
+    targets = torch.tensor([[1, 4, 5, 6, 2], [1, 7, 2, 0, 0]])
+    scored = targets[:, 1:] != 0
+    every_step = network(source, lengths, targets[:, :-1])
+    real_steps = network(source, lengths, targets[:, :-1], scored)
+    assert real_steps.shape == (6, 30)
+    torch.testing.assert_close(real_steps, every_step[scored])
+
+
 def test_the_toy_translation_is_learned_through_onnx(translation_model):
     task, prepared, bundle, _ = translation_model
     predictor = Predictor(bundle)

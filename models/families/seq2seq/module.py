@@ -16,8 +16,9 @@ from models.optim import build_optimization, log_learning_rate
 class Seq2SeqModule(pl.LightningModule):
     """Trains a ``Seq2Seq`` to predict every next target token from the true previous ones.
 
-    Padding (id 0) is ignored by the loss; ``val_loss`` (unsmoothed cross-entropy per token) drives
-    early stopping and checkpoints, and ``val_perplexity`` is its exponential.
+    Only real target tokens are scored: padding never reaches the output layer. ``val_loss``
+    (unsmoothed cross-entropy per token) drives early stopping and checkpoints, and
+    ``val_perplexity`` is its exponential.
     """
 
     monitor = "val_loss"
@@ -27,13 +28,14 @@ class Seq2SeqModule(pl.LightningModule):
         super().__init__()
         self.network = network
         self.config = config
-        self.train_loss = nn.CrossEntropyLoss(ignore_index=0, label_smoothing=config.label_smoothing)
-        self.val_loss = nn.CrossEntropyLoss(ignore_index=0)
+        self.train_loss = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.val_loss = nn.CrossEntropyLoss()
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         targets = batch["targets"]  # [BOS] w1 ... wn [EOS], right-padded
-        logits = self.network(batch["inputs"], batch["lengths"], targets[:, :-1])
-        return logits.reshape(-1, logits.shape[-1]), targets[:, 1:].reshape(-1)
+        expected = targets[:, 1:]
+        scored = expected != 0
+        return self.network(batch["inputs"], batch["lengths"], targets[:, :-1], scored), expected[scored]
 
     def loss_on(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss on a batch (teacher forced, label smoothed), without logging.
@@ -42,7 +44,7 @@ class Seq2SeqModule(pl.LightningModule):
             batch: A loader batch: source ``inputs``, their ``lengths`` and padded ``targets``.
 
         Returns:
-            The cross-entropy per target token, padding ignored (a scalar tensor in the autograd graph).
+            The cross-entropy per real target token (a scalar tensor in the autograd graph).
         """
         return self.train_loss(*self._logits(batch))
 
@@ -58,7 +60,7 @@ class Seq2SeqModule(pl.LightningModule):
         """Accumulate the validation cross-entropy per token."""
         logits, expected = self._logits(batch)
         loss = self.val_loss(logits, expected)
-        tokens = int((expected != 0).sum())
+        tokens = len(expected)
         self.log("val_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=tokens)
 
     def on_validation_epoch_end(self) -> None:

@@ -63,27 +63,42 @@ class Seq2Seq(nn.Module):
         memory: torch.Tensor,
         keys: torch.Tensor,
         source_mask: torch.Tensor,
+        scored: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run the decoder over ``tokens`` (batch, steps) from ``state``.
 
+        Args:
+            tokens: The previous target tokens (batch, steps).
+            state: The decoder's state before them.
+            memory: Encoder outputs (batch, source steps, memory size).
+            keys: Their attention keys.
+            source_mask: Real source positions (batch, source steps).
+            scored: Optional mask (batch, steps) of the steps to score. The output layer, the costliest
+                part of training, then runs on those steps alone rather than on padding.
+
         Returns:
-            Logits (batch, steps, vocabulary), the final state and attention (batch, steps, source).
+            Logits (batch, steps, vocabulary), or (scored steps, vocabulary) given ``scored``; the final
+            state; attention (batch, steps, source steps).
         """
         outputs, final = self.decoder(self.dropout(self.embed(tokens)), self._split(state))
         scores = torch.bmm(outputs, keys.transpose(1, 2))
         scores = scores.masked_fill(~source_mask.unsqueeze(1), MASKED)
         attention = torch.softmax(scores, dim=-1)
         context = torch.bmm(attention, memory)
-        combined = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
-        return self.output(self.dropout(combined)), self._join(final), attention
+        combined = self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1))))
+        return self.output(combined if scored is None else combined[scored]), self._join(final), attention
 
     def forward(
-        self, input_ids: torch.Tensor, lengths: torch.Tensor, target_inputs: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        target_inputs: torch.Tensor,
+        scored: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Teacher-forced logits (batch, target steps, vocabulary) for the next token at every step."""
+        """Teacher-forced logits for the next token at every target step (or the ``scored`` ones)."""
         memory, keys, state = self.encode(input_ids, lengths)
-        logits, _, _ = self.decode(target_inputs, state, memory, keys, time_mask(lengths, input_ids.shape[1]))
-        return logits
+        source_mask = time_mask(lengths, input_ids.shape[1])
+        return self.decode(target_inputs, state, memory, keys, source_mask, scored)[0]
 
 
 class EncoderGraph(nn.Module):
