@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.tracking import MlflowClient
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
@@ -65,6 +66,8 @@ def tasks_at_once(
     """
     at_once = min(parallel, len(configs))
     uri = mlflow.get_tracking_uri()
+    # A new SQLite store is created here, once: workers creating it at once race on its schema migrations.
+    MlflowClient(uri).search_experiments(max_results=1)
     return [
         TaskJob(name, shared_threads(profile, name, at_once), config, str(work_dir.resolve()), register, uri)
         for name, config in configs.items()
