@@ -8,7 +8,9 @@ in its own process, reading the file and writing its predictions:
 (b) ``seqops predict`` fp32; (c) ``seqops predict --quantize int8``; (d) the same on 2 Dask workers.
 
 Prints rows/s, the ratio to (a), peak RSS of the whole process tree (sampled) and accuracy against
-the gold labels. ``--memory`` also runs (b) on 100,000 and 1,000,000 rows and compares peak RSS.
+the gold labels; then where the wall time of each seqops variant's best run went, stage by stage
+(from the job's ``--report``). ``--memory`` also runs (b) on 100,000 and 1,000,000 rows and compares
+peak RSS.
 
     python -m benchmarks.serving run --model models:/seqops-sentiment@champion --threads 2
 
@@ -80,6 +82,25 @@ def accuracy(predictions: Path, labels: list[str]) -> float:
             hits += record["label"] == labels[record["gold"]]
             total += 1
     return hits / total
+
+
+def job_stages(report: Path, seconds: float) -> dict[str, float]:
+    """A job's seconds by stage (its ``--report``), with process start-up and the whole run's wall time."""
+    job = json.loads(report.read_text())
+    return {**job["stages"], "start-up (process, imports)": seconds - job["seconds"], "wall": seconds}
+
+
+def stage_table(stages: dict[str, dict[str, float]]) -> Table:
+    """Seconds and share of the wall time per stage, one column per variant."""
+    title = "Where the time goes (best run; read, parse and encode overlap the rest)"
+    table = Table("stage", *stages, title=title)
+    for stage in dict.fromkeys(name for run in stages.values() for name in run):
+        cells = [
+            f"{run[stage]:.2f} s ({run[stage] / run['wall']:.0%})" if stage in run else "–"
+            for run in stages.values()
+        ]
+        table.add_row(stage, *cells)
+    return table
 
 
 @app.command()
@@ -185,12 +206,19 @@ def run(
         "accuracy",
         title=f"{model} ({metadata.get('cell')}), {rows:,} rows, {threads} threads, best of {repeat}",
     )
+    for name, command in variants.items():
+        if command[: len(SEQOPS)] == SEQOPS:
+            command += ["--report", str(work / f"{name[1]}.report.json")]
     # Variants take turns, so that a slow spell of a shared machine does not fall on one variant only.
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    stages: dict[str, dict[str, float]] = {}  # of each seqops variant's best run
     for attempt in range(repeat):
         for name, command in variants.items():
             (work / f"{name[1]}.jsonl").unlink(missing_ok=True)  # a fresh job, not a finished one
             seconds, peak = measure(command)
+            report = work / f"{name[1]}.report.json"
+            if report.is_file() and seconds < min((rows / speed for speed, _ in runs[name]), default=1e9):
+                stages[name] = job_stages(report, seconds)
             runs[name].append((rows / seconds, peak))
             console.print(f"run {attempt + 1}, {name}: {seconds:.1f} s")
     baseline = max(speed for speed, _ in runs[next(iter(variants))])
@@ -202,6 +230,7 @@ def run(
         ratio = f"{speed / baseline:.2f}"
         table.add_row(name, f"{speed:,.0f}", ratio, spread, f"{peak:,.0f}", f"{score:.4f}")
     console.print(table)
+    console.print(stage_table(stages))
     if memory:
         peaks = {}
         for size in (100_000, 1_000_000):

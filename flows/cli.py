@@ -8,9 +8,11 @@ never torch, Lightning or Prefect. Every command ends a failure with one line an
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -149,6 +151,10 @@ def predict_command(
     device: Annotated[
         str, typer.Option(help="'cpu', or 'cuda': onnxruntime's CUDA execution provider (onnxruntime-gpu).")
     ] = "cpu",
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write the job's report (counts, speed, time by stage) as JSON."),
+    ] = None,
 ) -> None:
     """Batch inference with onnxruntime: predictions to OUTPUT, bad rows to OUTPUT.errors.jsonl.
 
@@ -165,6 +171,8 @@ def predict_command(
     if quantize not in (None, "int8"):
         raise JobError(f"--quantize must be int8, got {quantize!r}")
     check_device(device)
+    if report_file and (report_file.is_dir() or not report_file.parent.is_dir()):
+        raise JobError(f"--report {report_file}: not a file in an existing folder")
     check_input(input)  # before a model is downloaded; the job checks them again
     check_paths(input, output)
     with download_folder(model) as downloads:
@@ -183,7 +191,10 @@ def predict_command(
             device,
         )
     console.print(report.line())
+    console.print(report.stage_line(), style="dim")
     console.print(drift_table(report.drift()))
+    if report_file:
+        report_file.write_text(json.dumps(asdict(report), indent=2))
     if track:
         params = {"model": model, "input": str(input), "quantize": quantize or "fp32", "workers": workers}
         from flows.tracker import tracker

@@ -29,7 +29,7 @@ from serving.ownership import OutputLock, check_paths
 from serving.parts import ChunkResult, PartStore, errors_path, output_format
 from serving.predictor import Predictor
 from serving.profile import InputProfile
-from serving.report import BatchReport
+from serving.report import BatchReport, stage_seconds
 from tasks import Task
 from tasks.common.hooks import InvalidOptions
 
@@ -90,22 +90,29 @@ def run_batch(
         store = PartStore(output_path, signature)
         finished = store.finished()
         seen = {"chunks": 0, "lanes": predictor.lanes}  # filled in while the chunks stream past
-        done_now = 0
+        reading: dict[int, float] = {}
+        done_now, writing = 0, 0.0
         try:
             with _progress(show_progress) as progress:
                 bar = progress.add_task("predict", total=input_size(input_path), rows=0)
 
                 def pending() -> Iterator[RawChunk]:
                     whole_file = reader is not None
+                    clock = time.perf_counter()
                     for chunk in iter_chunks(input_path, chunk_size, whole_file, skip=frozenset(finished)):
+                        reading[chunk.index] = time.perf_counter() - clock
                         seen["chunks"] = chunk.index + 1
                         yield chunk
+                        clock = time.perf_counter()
 
                 shards = (workers, scheduler, threads)
                 for result, position in _results(
                     predictor, model_dir, pending(), kind, options, reader, shards, seen
                 ):
+                    result.stats["stages"]["read"] = reading.pop(result.index)
+                    clock = time.perf_counter()
                     store.save(result)
+                    writing += time.perf_counter() - clock
                     done_now += result.stats["rows"]
                     progress.update(bar, completed=position, rows=done_now)
         except BaseException:
@@ -114,8 +121,10 @@ def run_batch(
             raise
         stats = store.finished()
         chunks = max(seen["chunks"], max(stats, default=-1) + 1)
+        clock = time.perf_counter()
         store.merge(chunks, errors_path(output_path))
         store.remove()
+        writing += time.perf_counter() - clock
     seconds = time.perf_counter() - started
     fresh = [s for index, s in stats.items() if index not in finished]
     profile = InputProfile()
@@ -138,6 +147,7 @@ def run_batch(
         errors_file=str(errors_path(output_path)),
         profile=profile.summary(),
         training_profile=predictor.metadata.get("input_profile"),
+        stages=stage_seconds([s["stages"] for s in fresh], writing, seconds),
     )
 
 
@@ -164,8 +174,13 @@ def _results(
                 positions[chunk.index] = chunk.position
                 yield prepare_chunk(predictor, chunk, reader)
 
+        clock = time.perf_counter()
         for ready in prefetched(prepared()):
-            yield finish_chunk(predictor, ready, kind, options), positions.pop(ready.index)
+            waited = time.perf_counter() - clock  # for the next chunk to be read, parsed and encoded
+            result = finish_chunk(predictor, ready, kind, options)
+            result.stats["stages"]["wait"] = waited
+            yield result, positions.pop(ready.index)
+            clock = time.perf_counter()
         return
     from serving.sharding import DaskShards  # only sharded jobs start a cluster
 

@@ -36,7 +36,7 @@ class PreparedChunk:
         errors: Error records of the invalid rows.
         batches: Encoded batches of the valid rows' items, sorted by length.
         profile: Statistics of the encoded inputs.
-        seconds: Time spent preparing.
+        stages: Seconds spent parsing rows (``parse``) and encoding them (``encode``).
     """
 
     index: int
@@ -45,7 +45,7 @@ class PreparedChunk:
     errors: list[dict[str, Any]]
     batches: list[Batch]
     profile: InputProfile
-    seconds: float
+    stages: dict[str, float]
 
 
 def prepare_chunk(predictor: Predictor, chunk: RawChunk, reader: str | None = None) -> PreparedChunk:
@@ -69,13 +69,13 @@ def prepare_chunk(predictor: Predictor, chunk: RawChunk, reader: str | None = No
         except InvalidRow as reason:
             kept = kept_input(record) if isinstance(record, dict) else {}
             errors.append({"row": number, "error": str(reason), "input": kept})
+    parsed = time.perf_counter()
     batches = predictor.encode_batches(items)
     profile = InputProfile()
     for _, feeds in batches:
         profile = profile.merge(InputProfile.of_feeds(feeds, predictor.codec.unknown_id))
-    return PreparedChunk(
-        chunk.index, len(rows), good, errors, batches, profile, time.perf_counter() - started
-    )
+    stages = {"parse": parsed - started, "encode": time.perf_counter() - parsed}
+    return PreparedChunk(chunk.index, len(rows), good, errors, batches, profile, stages)
 
 
 def finish_chunk(
@@ -98,15 +98,25 @@ def finish_chunk(
         else:
             records.append({"row": number, "input": kept, **prediction})
     errors = sorted(prepared.errors + failed, key=lambda error: error["row"]) if failed else prepared.errors
+    predicted = time.perf_counter()
+    output, error_output = serialise(records, output_kind), serialise(errors, "jsonl")
+    ort_seconds = predictor.ort_seconds - ort_before
+    in_graphs = ort_seconds / predictor.lanes  # the lanes run batches side by side
+    stages = prepared.stages | {
+        "onnxruntime": in_graphs,
+        "decode": max(predicted - started - in_graphs, 0.0),  # batching, the codec's decoding, records
+        "serialise": time.perf_counter() - predicted,
+    }
     stats = {
         "rows": prepared.rows,
         "predicted": len(records),
         "errors": len(errors),
-        "ort_seconds": predictor.ort_seconds - ort_before,
-        "seconds": prepared.seconds + time.perf_counter() - started,
+        "ort_seconds": ort_seconds,
+        "seconds": sum(stages.values()),
+        "stages": stages,
         "profile": prepared.profile.to_json(),
     }
-    return ChunkResult(prepared.index, serialise(records, output_kind), serialise(errors, "jsonl"), stats)
+    return ChunkResult(prepared.index, output, error_output, stats)
 
 
 def predict_chunk(

@@ -36,6 +36,32 @@ def use_tracking_uri() -> str:
     return uri
 
 
+def stage_seconds(chunk_stages: list[dict[str, float]], writing: float, seconds: float) -> dict[str, float]:
+    """Where a job's time went: each stage's seconds, summed over the chunks this run predicted.
+
+    ``read``, ``parse`` and ``encode`` run on a second thread (or on the Dask workers) beside the
+    others; ``onnxruntime`` is the time inside the graphs divided by the lanes that run batches side by
+    side, ``decode`` the rest of predicting; ``wait`` is the time the predicting thread waited for the
+    next chunk (in this process only) and ``other`` the rest of its wall time (loading the model,
+    checks, the end of the job).
+
+    Args:
+        chunk_stages: The ``stages`` of every chunk this run predicted.
+        writing: Seconds spent saving the chunks' parts and merging them into the output.
+        seconds: The job's wall time.
+
+    Returns:
+        Seconds per stage, in the order the stages run.
+    """
+    names = ("read", "parse", "encode", "wait", "onnxruntime", "decode", "serialise")
+    totals = {name: sum(stages.get(name, 0.0) for stages in chunk_stages) for name in names}
+    totals["write"] = writing
+    if any("wait" in stages for stages in chunk_stages):
+        lane = ("wait", "onnxruntime", "decode", "serialise", "write")
+        totals["other"] = max(seconds - sum(totals[name] for name in lane), 0.0)
+    return totals
+
+
 @dataclass
 class BatchReport:
     """Outcome of a batch job.
@@ -55,6 +81,7 @@ class BatchReport:
         errors_file: Error records file (absent when there were none).
         profile: The inputs' statistics (``serving.profile.InputProfile.summary``).
         training_profile: The same statistics on the training split, when the bundle carries them.
+        stages: Seconds per stage of the job (``stage_seconds``).
     """
 
     task: str
@@ -71,6 +98,7 @@ class BatchReport:
     errors_file: str
     profile: dict[str, float] = field(default_factory=dict)
     training_profile: dict[str, float] | None = None
+    stages: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         """One human-readable summary line."""
@@ -80,6 +108,10 @@ class BatchReport:
             f"({self.rows_per_second:.0f} rows/s, {self.ort_share:.0%} in onnxruntime{resumed}) "
             f"-> {self.output}" + (f", errors in {self.errors_file}" if self.errors else "")
         )
+
+    def stage_line(self) -> str:
+        """Where the time went, one stage after another (``read 0.4 s, parse 1.2 s, ...``)."""
+        return "time by stage: " + ", ".join(f"{name} {value:.2f} s" for name, value in self.stages.items())
 
     def drift(self) -> list[dict[str, Any]]:
         """Input statistics beside the training data's (see ``serving.profile.compare_profiles``)."""
@@ -94,6 +126,7 @@ class BatchReport:
             "seconds": self.seconds,
             "rows_per_second": self.rows_per_second,
             "ort_share": self.ort_share,
+            **{f"stage_{k}_seconds": v for k, v in self.stages.items()},
             **{f"input_{k}": v for k, v in self.profile.items()},
             **{f"training_{k}": v for k, v in (self.training_profile or {}).items()},
         }

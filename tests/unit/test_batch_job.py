@@ -234,3 +234,44 @@ def test_cli_refuses_cuda_without_onnxruntime_gpu_before_any_output(sentiment_bu
 def test_cli_refuses_an_unknown_device(sentiment_bundle, tmp_path):
     result = invoke_predict(sentiment_bundle, tmp_path, "--device", "tpu")
     assert result.exit_code == 2 and "--device must be one of ['cpu', 'cuda']" in result.output
+
+
+def test_the_report_says_where_the_time_went_stage_by_stage(sentiment_bundle, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": GOOD[i % 4]}) + "\n" for i in range(3000)) + "{oops\n")
+    report = run_batch(sentiment_bundle, source, tmp_path / "out.jsonl", chunk_size=1000, show_progress=False)
+    stages = report.stages
+    assert list(stages) == [
+        "read",
+        "parse",
+        "encode",
+        "wait",
+        "onnxruntime",
+        "decode",
+        "serialise",
+        "write",
+        "other",
+    ]
+    assert all(
+        stages[name] > 0
+        for name in ("read", "parse", "encode", "onnxruntime", "decode", "serialise", "write")
+    )
+    assert stages["onnxruntime"] == pytest.approx(report.ort_share * report.seconds)
+    lane = sum(stages[name] for name in ("wait", "onnxruntime", "decode", "serialise", "write"))
+    assert lane <= report.seconds and stages["other"] == pytest.approx(report.seconds - lane)
+
+
+def test_cli_writes_the_report_as_json_and_refuses_a_report_path_it_cannot_write(sentiment_bundle, tmp_path):
+    result = invoke_predict(sentiment_bundle, tmp_path, "--report", str(tmp_path / "report.json"))
+    assert result.exit_code == 0, result.output
+    assert "time by stage: read" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["rows"], report["predicted"], report["errors"]) == (9, 4, 5)
+    assert report["stages"]["onnxruntime"] > 0
+    for written in tmp_path.glob("o.jsonl*"):
+        written.unlink()
+    refused = invoke_predict(
+        sentiment_bundle, tmp_path, "--report", str(tmp_path / "missing" / "report.json")
+    )
+    assert refused.exit_code == 2 and "--report" in refused.output and "Traceback" not in refused.output
+    assert not list(tmp_path.glob("o.jsonl*"))
