@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,servers,ui]'
 	touch $(STAMP)
 
-# A task's cells train at once, as many as there are cores, each on its share of them;
-# `make run PARALLEL=1` trains them one after another.
+# As many trainings at once as cores, each on its share of them: whole tasks when the run has several,
+# else the task's cells; `make run PARALLEL=1` trains one task and one cell after another.
 PARALLEL ?= $(shell nproc 2>/dev/null || echo 1)
 run: $(STAMP)
 	$(BIN)/seqops pipeline --profile $(or $(PROFILE),default) --parallel $(PARALLEL)

@@ -84,11 +84,14 @@ class ProgressBoard:
         with self._lock:
             standing = replace(self._standings.get(label) or Standing(label), **changes)
             self._standings[label] = standing
-            folder, now = shared_folder(), time.monotonic()
+            now = time.monotonic()
             batch_only = not set(changes) - {"batch", "elapsed"}
-            if folder and not (batch_only and now - self._written.get(label, 0) < self.interval):
-                self._written[label] = now
-                written = folder / f"{label.replace('/', '__')}.json"
+            if batch_only and now - self._written.get(label, 0) < self.interval:
+                return  # within an epoch, no look at the folder on every batch
+            self._written[label] = now
+            folder = shared_folder()
+            if folder:
+                written = standing_file(folder, label)
                 written.with_suffix(".tmp").write_text(json.dumps(asdict(standing)))
                 written.with_suffix(".tmp").replace(written)  # readers never see half a file
 
@@ -98,7 +101,7 @@ class ProgressBoard:
             self._standings.pop(label, None)
             folder = shared_folder()
             if folder:
-                (folder / f"{label.replace('/', '__')}.json").unlink(missing_ok=True)
+                standing_file(folder, label).unlink(missing_ok=True)
 
     def standings(self) -> list[Standing]:
         """The trainings under way: this process's in the order they started, then the shared ones by name."""
@@ -118,6 +121,11 @@ def shared_folder() -> Path | None:
     """The folder where trainings of several processes share their standings, if one is set and exists."""
     named = os.environ.get(SHARED_FOLDER_VARIABLE)
     return Path(named) if named and Path(named).is_dir() else None
+
+
+def standing_file(folder: Path, label: str) -> Path:
+    """Where a training's standing is shared (``task__cell.json``)."""
+    return folder / f"{label.replace('/', '__')}.json"
 
 
 BOARD = ProgressBoard()  # what ``seqops pipeline`` draws while its cells train
