@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-console = Console()
+console = Console(width=160)  # the tables stay whole in a log
 SEQOPS = [sys.executable, "-m", "flows.cli"]
 PYTORCH = [sys.executable, "-m", "benchmarks.serving", "pytorch"]
 
@@ -119,13 +120,14 @@ def pytorch(
 
     torch.set_num_threads(threads)
     metadata = json.loads((bundle / "bundle.json").read_text())
-    codec = Predictor(bundle, threads=1).codec  # the trained tokenizer and label names
+    codec = Predictor(bundle, threads=1).codec  # the trained Hugging Face tokenizer and label names
     family = get_task(metadata["task"]).family
     network = restore_network(family, codec.network_shape(), ModelConfig(**metadata["model_config"]), weights)
     rows = [json.loads(line) for line in input.open()]
 
     def collate(batch: list[dict]) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
-        ids = [torch.tensor(ids or [0]) for ids in codec.token_ids([row["text"] for row in batch])]
+        encodings = codec.tokenizer.encode_batch_fast([row["text"] for row in batch])
+        ids = [torch.tensor(e.ids[: codec.max_length] or [0]) for e in encodings]
         return batch, pad_sequence(ids, batch_first=True), torch.tensor([len(i) for i in ids])
 
     with output.open("w") as stream, torch.inference_mode():
@@ -199,8 +201,10 @@ def run(
     }
     table = Table(
         "variant",
-        "rows/s",
+        "rows/s (best)",
         "× (a)",
+        "median",
+        "× (a), medians",
         "runs, rows/s",
         "peak RSS MB",
         "accuracy",
@@ -221,14 +225,23 @@ def run(
                 stages[name] = job_stages(report, seconds)
             runs[name].append((rows / seconds, peak))
             console.print(f"run {attempt + 1}, {name}: {seconds:.1f} s")
-    baseline = max(speed for speed, _ in runs[next(iter(variants))])
+    speeds = {name: [speed for speed, _ in measured] for name, measured in runs.items()}
+    baseline = speeds[next(iter(variants))]
     for name, measured in runs.items():
-        speed = max(s for s, _ in measured)
+        best, median = max(speeds[name]), statistics.median(speeds[name])
         score = accuracy(work / f"{name[1]}.jsonl", labels)
-        spread = ", ".join(f"{s:,.0f}" for s, _ in measured)
+        spread = ", ".join(f"{s:,.0f}" for s in speeds[name])
         peak = max(p for _, p in measured)
-        ratio = f"{speed / baseline:.2f}"
-        table.add_row(name, f"{speed:,.0f}", ratio, spread, f"{peak:,.0f}", f"{score:.4f}")
+        table.add_row(
+            name,
+            f"{best:,.0f}",
+            f"{best / max(baseline):.2f}",
+            f"{median:,.0f}",
+            f"{median / statistics.median(baseline):.2f}",
+            spread,
+            f"{peak:,.0f}",
+            f"{score:.4f}",
+        )
     console.print(table)
     console.print(stage_table(stages))
     if memory:

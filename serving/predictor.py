@@ -19,6 +19,7 @@ import onnxruntime as ort
 from serving.bundle import check_int8, graph_files, load_codec, read_metadata
 from serving.errors import JobError
 from tasks import BundleError, InvalidRow, get_task
+from tasks.common.base import declared_feeds
 from tasks.common.errors import first_line
 
 NON_FINITE = "the model's output is NaN or infinite for this input (far outside the training data?)"
@@ -119,6 +120,7 @@ class Predictor:
             check_int8(self.bundle)
         files = graph_files(self.directory, self.codec, quantize)
         self.sessions = {graph: make_session(path, 1, device) for graph, path in files.items()}
+        self.inputs = {graph: [i.name for i in s.get_inputs()] for graph, s in self.sessions.items()}
         self.batch_size = batch_size
         self.quantize = quantize
         # One GPU stream takes whole batches; lanes of their own would only queue on it.
@@ -133,7 +135,7 @@ class Predictor:
         names = [output.name for output in session.get_outputs()]
         started = time.perf_counter()
         try:
-            outputs = session.run(names, feeds)
+            outputs = session.run(names, declared_feeds(feeds, self.inputs[graph]))
         except Exception as error:  # onnxruntime's own types; the graph does not fit the codec's inputs
             raise BundleError(
                 f"{self.directory}: the '{graph}' graph failed to run ({first_line(error)})"

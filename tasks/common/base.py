@@ -45,6 +45,15 @@ datasets = lazy_module("datasets")
 GraphRunner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
+def declared_feeds(feeds: dict[str, np.ndarray], inputs: list[str]) -> dict[str, np.ndarray]:
+    """The feeds a graph declares among its ``inputs``.
+
+    A search may send an input that graphs exported before it do not take (translation's
+    ``candidates``); such a graph still runs, and the search reads the outputs it does give.
+    """
+    return {name: feeds[name] for name in inputs if name in feeds}
+
+
 class DataConfig(BaseModel):
     """Settings shared by every task's data preparation.
 

@@ -7,7 +7,11 @@ Graph contract:
     ``encoder``: ``input_ids`` (batch, source), ``lengths`` (batch,) -> ``memory`` (batch, source, m),
     ``keys`` (batch, source, k) and ``state`` (batch, s), the decoder's first state.
     ``decoder_step``: ``token`` (batch,), ``state``, ``memory``, ``keys``, ``source_mask`` (batch, source)
-    -> ``logits`` (batch, vocabulary), ``next_state`` and ``attention`` (batch, source).
+    and ``candidates`` (a scalar) -> ``top_log_probs`` and ``top_tokens`` (batch, candidates): each
+    hypothesis' most likely next tokens, best first; ``eos_log_prob`` (batch,), ``next_state`` and
+    ``attention`` (batch, source). The search then ranks beam x candidates scores per input, not beam x
+    vocabulary. A step graph exported before this contract takes no ``candidates`` and returns
+    ``logits`` (batch, vocabulary) in place of the three; those are ranked here, with the same result.
 """
 
 from __future__ import annotations
@@ -40,6 +44,31 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def step_candidates(
+    outputs: dict[str, np.ndarray], count: int, eos: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per hypothesis, its ``count`` most likely next tokens, their log-probabilities and the end marker's.
+
+    Args:
+        outputs: What the decoder step returned: its own candidates, or ``logits`` to rank here.
+        count: Candidates asked for (fewer when the vocabulary is smaller).
+        eos: End-of-sentence id.
+
+    Returns:
+        Log-probabilities ``(batch, count)``, their token ids, and the end marker's log-probability.
+    """
+    if "top_tokens" in outputs:
+        return (
+            outputs["top_log_probs"].astype(np.float64),
+            outputs["top_tokens"],
+            outputs["eos_log_prob"].astype(np.float64),
+        )
+    log_probs = log_softmax(outputs["logits"].astype(np.float64))
+    count = min(count, log_probs.shape[1])
+    tokens = np.argpartition(-log_probs, count - 1, axis=1)[:, :count]
+    return np.take_along_axis(log_probs, tokens, 1), tokens, log_probs[:, eos]
+
+
 def beam_search(
     run: GraphRunner,
     encoder_feeds: dict[str, np.ndarray],
@@ -52,7 +81,8 @@ def beam_search(
 ) -> Hypotheses:
     """Decode a batch, keeping ``beam_width`` live hypotheses per input (1 is greedy decoding).
 
-    Every step extends each live hypothesis by every token and keeps the ``2 * beam_width`` best;
+    Every step extends each live hypothesis by its ``2 * beam_width + 1`` likeliest tokens (the decoder
+    step ranks them) and keeps the ``2 * beam_width`` best extensions of the input;
     those that end the sentence join the input's finished pool (ranked by log-probability /
     length ** length_penalty), the best ``beam_width`` others stay live. An input is done once no live
     hypothesis outranks its best finished one at the current length, or at its step limit (where the
@@ -74,70 +104,69 @@ def beam_search(
     encoded = run("encoder", encoder_feeds)
     batch, width = len(encoder_feeds["lengths"]), beam_width
     source_steps = encoder_feeds["input_ids"].shape[1]
-    mask = np.arange(source_steps)[None, :] < encoder_feeds["lengths"][:, None]
-    rows = {
+    # What an input's hypotheses share: re-indexed only when inputs leave the batch.
+    shared = {
         "memory": encoded["memory"],
         "keys": encoded["keys"],
-        "state": encoded["state"],
-        "source_mask": mask,
+        "source_mask": np.arange(source_steps)[None, :] < encoder_feeds["lengths"][:, None],
         "limit": np.asarray(max_steps),
         "sentence": np.arange(batch),
     }
-    rows = {name: np.repeat(array, width, axis=0) for name, array in rows.items()}
+    shared = {name: np.repeat(array, width, axis=0) for name, array in shared.items()}
+    state = np.repeat(encoded["state"], width, axis=0)
     scores = np.tile(np.r_[0.0, np.full(width - 1, -np.inf)], batch)  # identical beams: expand one
     tokens = np.full(batch * width, bos, dtype=np.int64)
     history = np.zeros((batch * width, 0), dtype=np.int64)
     attention = np.zeros((batch * width, 0, source_steps), dtype=np.float32)
-    best: list[tuple[float, list[int], np.ndarray | None]] = [(-np.inf, [], None)] * batch
+    best_scores, best_tokens = np.full(batch, -np.inf), [[] for _ in range(batch)]
+    best_attention: list[np.ndarray | None] = [None] * batch
+    # A beam's 2 * width best tokens hold every candidate the input can keep, even with the end
+    # marker barred at the first step.
+    count = np.array(2 * width + 1)
     step = 0
     while len(tokens):
-        feeds = {"token": tokens, **{k: rows[k] for k in ("state", "memory", "keys", "source_mask")}}
-        out = run("decoder_step", feeds)
-        log_probs = log_softmax(out["logits"].astype(np.float64))
+        feeds = {"token": tokens, "state": state, "candidates": count}
+        out = run("decoder_step", feeds | {k: shared[k] for k in ("memory", "keys", "source_mask")})
+        log_probs, next_words, eos_log_probs = step_candidates(out, int(count), eos)
         if step == 0:
-            log_probs[:, eos] = -np.inf
-        live = len(tokens) // width
+            log_probs[next_words == eos] = -np.inf
+            eos_log_probs = np.full_like(eos_log_probs, -np.inf)
+        live, per_beam = len(tokens) // width, next_words.shape[1]
         candidates = (scores[:, None] + log_probs).reshape(live, -1)
         keep = min(2 * width, candidates.shape[1])
         top = np.argpartition(-candidates, keep - 1, axis=1)[:, :keep]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(candidates, top, 1), axis=1), axis=1)
         top_scores = np.take_along_axis(candidates, top, 1)
-        origin = np.arange(live)[:, None] * width + top // log_probs.shape[1]
-        words = top % log_probs.shape[1]
-        at_limit = rows["limit"][::width] <= step + 1
+        origin = np.arange(live)[:, None] * width + top // per_beam
+        words = np.take_along_axis(next_words.reshape(live, -1), top, 1)
+        sentences = shared["sentence"][::width]
+        at_limit = shared["limit"][::width] <= step + 1
         normaliser = float(step + 1) ** length_penalty
-        for group, sentence in enumerate(rows["sentence"][::width]):
-            ended = (words[group] == eos) | at_limit[group]
-            for rank in np.flatnonzero(ended & np.isfinite(top_scores[group])):
-                row = origin[group, rank]
-                # At the limit a hypothesis that did not choose the end marker is ended with it.
-                score = (scores[row] + log_probs[row, eos]) / normaliser
-                if score > best[sentence][0]:
-                    weights = (
-                        np.concatenate([attention[row], out["attention"][row][None]])
-                        if keep_attention
-                        else None
-                    )
-                    best[sentence] = (score, history[row].tolist(), weights)
+        # At the limit a hypothesis that did not choose the end marker is ended with it.
+        ended = ((words == eos) | at_limit[:, None]) & np.isfinite(top_scores)
+        finished = np.where(ended, (scores[origin] + eos_log_probs[origin]) / normaliser, -np.inf)
+        rank = finished.argmax(axis=1)
+        finished = finished[np.arange(live), rank]
+        for group in np.flatnonzero(finished > best_scores[sentences]):
+            row, sentence = origin[group, rank[group]], sentences[group]
+            best_scores[sentence], best_tokens[sentence] = finished[group], history[row].tolist()
+            if keep_attention:
+                best_attention[sentence] = np.concatenate([attention[row], out["attention"][row][None]])
         # The best ``width`` hypotheses that did not end stay live (fewer only if the vocabulary is tiny).
         order = np.argsort(words == eos, axis=1, kind="stable")[:, :width]
         chosen = np.take_along_axis(origin, order, 1)
         next_scores = np.take_along_axis(top_scores, order, 1)
         next_scores[np.take_along_axis(words, order, 1) == eos] = -np.inf
-        best_finished = np.array([best[s][0] for s in rows["sentence"][::width]])
-        done = at_limit | (next_scores.max(axis=1) / normaliser <= best_finished)
+        done = at_limit | (next_scores.max(axis=1) / normaliser <= best_scores[sentences])
         stay = np.repeat(~done, width)
         chosen, picked = chosen.reshape(-1)[stay], np.take_along_axis(words, order, 1).reshape(-1)[stay]
         scores = next_scores.reshape(-1)[stay]
         if keep_attention:
             attention = np.concatenate([attention[chosen], out["attention"][chosen][:, None]], axis=1)
         history = np.concatenate([history[chosen], picked[:, None]], axis=1)
-        rows = {name: array[chosen] for name, array in rows.items()}
-        rows["state"] = out["next_state"][chosen]
+        state = out["next_state"][chosen]
+        if done.any():
+            shared = {name: array[stay] for name, array in shared.items()}
         tokens = picked
         step += 1
-    return Hypotheses(
-        [b[1] for b in best],
-        np.array([b[0] for b in best]),
-        [b[2] for b in best] if keep_attention else None,
-    )
+    return Hypotheses(best_tokens, best_scores, best_attention if keep_attention else None)

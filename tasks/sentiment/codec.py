@@ -16,6 +16,7 @@ from tasks.common.base import Codec
 from tasks.common.classification import class_predictions
 from tasks.common.errors import InvalidRow
 from tasks.common.subwords import load_tokenizer, pad_ids
+from tasks.common.word_lookup import tokenizer_ids
 
 PAD, UNK = "[PAD]", "[UNK]"
 
@@ -36,10 +37,11 @@ class SentimentCodec(Codec):
         self.tokenizer = tokenizer
         self.labels = labels
         self.max_length = max_length
+        self._ids = tokenizer_ids(tokenizer)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Tokenise texts, truncated to ``max_length``."""
-        return [encoding.ids[: self.max_length] for encoding in self.tokenizer.encode_batch_fast(texts)]
+        return [ids[: self.max_length] for ids in self._ids(texts)]
 
     def parse(self, row: dict[str, Any]) -> str:
         """Return the row's text, or raise ``InvalidRow`` saying what is wrong with it."""

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from task_models import prepare_translation
 
 from models.config import ModelConfig
+from models.export import trace_export
 from models.families.seq2seq.export import onnx_runner, torch_runner
 from models.families.seq2seq.network import Seq2Seq
 from models.recurrent import time_mask
@@ -44,7 +46,18 @@ def test_codec_rejects_bad_rows_and_truncates_or_rejects_long_ones(translation_c
         get_task("translation").config(source_language="en", target_language="en")
 
 
-def test_beam_search_finds_the_sequence_greedy_misses():
+def ranked_in_the_graph(feeds, log_probabilities, eos):
+    """The outputs of a decoder step that ranks its own candidates, as exported graphs do."""
+    best_first = np.argsort(-log_probabilities, axis=1, kind="stable")[:, : int(feeds["candidates"])]
+    return {
+        "top_log_probs": np.take_along_axis(log_probabilities, best_first, 1),
+        "top_tokens": best_first,
+        "eos_log_prob": log_probabilities[:, eos],
+    }
+
+
+@pytest.mark.parametrize("step_contract", ["candidates", "logits (graphs exported before)"])
+def test_beam_search_finds_the_sequence_greedy_misses(step_contract):
     """Token 5 looks best first (0.6) but is followed by doubt; token 6 (0.4) is followed by a sure end."""
     eos = 3
 
@@ -63,11 +76,12 @@ def test_beam_search_finds_the_sequence_greedy_misses():
         probabilities[previous == 6, eos] = 1.0
         probabilities[previous == 4, eos] = 1.0
         probabilities[previous == 7, eos] = 1.0
-        return {
-            "logits": np.log(probabilities),
-            "next_state": feeds["state"],
-            "attention": np.full((len(previous), 2), 0.5),
-        }
+        ranked = (
+            ranked_in_the_graph(feeds, np.log(probabilities), eos)
+            if step_contract == "candidates"
+            else {"logits": np.log(probabilities)}
+        )
+        return ranked | {"next_state": feeds["state"], "attention": np.full((len(previous), 2), 0.5)}
 
     feeds = {"input_ids": np.array([[7, 8]]), "lengths": np.array([2])}
     greedy = beam_search(run, feeds, 2, eos, beam_width=1, length_penalty=0.0, max_steps=np.array([5]))
@@ -83,7 +97,8 @@ def test_a_fully_padded_source_row_gives_no_nan():
     memory, keys, state = network.encode(input_ids, lengths)
     mask = time_mask(lengths, 3)
     mask[1] = False  # nothing to attend to
-    logits, _, attention = network.decode(torch.tensor([[2], [2]]), state, memory, keys, mask)
+    features, _, attention = network.decode(torch.tensor([[2], [2]]), state, memory, keys, mask)
+    logits = network.output(features)
     assert torch.isfinite(logits).all() and torch.isfinite(attention).all()
 
 
@@ -119,6 +134,50 @@ def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(translation_m
     ]
     assert decoded[0].tokens == decoded[1].tokens
     assert np.abs(decoded[0].scores - decoded[1].scores).max() < 1e-4
+
+
+class LogitsDecoderStep(torch.nn.Module):
+    """The decoder step as bundles registered before the in-graph search have it: logits out."""
+
+    def __init__(self, network: Seq2Seq):
+        super().__init__()
+        self.network = network
+
+    def forward(self, token, state, memory, keys, source_mask):
+        features, next_state, attention = self.network.decode(
+            token.unsqueeze(1), state, memory, keys, source_mask
+        )
+        return self.network.output(features)[:, 0], next_state, attention[:, 0]
+
+
+def test_a_bundle_whose_decoder_step_gives_logits_translates_as_the_in_graph_search_does(
+    translation_model, tmp_path
+):
+    task, prepared, bundle, network = translation_model
+    older = tmp_path / "bundle"
+    shutil.copytree(bundle, older)
+    example = {"input_ids": torch.randint(3, 20, (4, 12)), "lengths": torch.full((4,), 12)}
+    with torch.no_grad():
+        memory, keys, state = network.encode(**example)
+    step = {"token": torch.full((4,), 5), "state": state, "memory": memory, "keys": keys}
+    step["source_mask"] = time_mask(example["lengths"], 12)
+    batch, source = {0: "batch"}, {0: "batch", 1: "source"}
+    axes = {"token": batch, "state": batch, "memory": source, "keys": source, "source_mask": source}
+    axes |= {"logits": batch, "next_state": batch, "attention": source}
+    trace_export(
+        LogitsDecoderStep(network),
+        older / "decoder_step.onnx",
+        step,
+        ["logits", "next_state", "attention"],
+        axes,
+    )
+    assert "candidates" not in [i.name for i in Predictor(older).sessions["decoder_step"].get_inputs()]
+    rows, _ = task.references(prepared.splits["test"], prepared.codec)
+    for width in (1, 3):
+        expected = Predictor(bundle).predict_rows(rows, beam_width=width)
+        predicted = Predictor(older).predict_rows(rows, beam_width=width)
+        assert [p["translation"] for p in predicted] == [p["translation"] for p in expected]
+        assert np.allclose([p["score"] for p in predicted], [p["score"] for p in expected], atol=1e-4)
 
 
 def test_batch_job_translates_rows_and_reports_bad_ones(translation_model, tmp_path):

@@ -15,13 +15,13 @@ import torch
 from models.export import ONNXRUNTIME_ERRORS, ParityError, token_batch, trace_export
 from models.families.seq2seq.network import DecoderStepGraph, EncoderGraph, Seq2Seq
 from models.recurrent import time_mask
-from tasks.common.decoding import GraphRunner, beam_search
+from tasks.common.base import GraphRunner, declared_feeds
+from tasks.common.decoding import beam_search
 from tasks.common.errors import first_line
 from tasks.common.subwords import BOS_ID, EOS_ID
 
 ENCODER_OUTPUTS = ["memory", "keys", "state"]
-STEP_INPUTS = ["token", "state", "memory", "keys", "source_mask"]
-STEP_OUTPUTS = ["logits", "next_state", "attention"]
+STEP_OUTPUTS = ["top_log_probs", "top_tokens", "eos_log_prob", "next_state", "attention"]
 
 
 def torch_runner(network: Seq2Seq) -> GraphRunner:
@@ -29,13 +29,15 @@ def torch_runner(network: Seq2Seq) -> GraphRunner:
     network.eval()
     graphs = {
         "encoder": (EncoderGraph(network), ENCODER_OUTPUTS),
-        "decoder_step": (DecoderStepGraph(network), STEP_OUTPUTS),
+        "decoder_step": (DecoderStepGraph(network, EOS_ID), STEP_OUTPUTS),
     }
 
     def run(graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         module, outputs = graphs[graph]
         with torch.no_grad():
-            results = module(*(torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()))
+            results = module(
+                **{name: torch.from_numpy(np.require(v, requirements="C")) for name, v in feeds.items()}
+            )
         return {name: tensor.numpy() for name, tensor in zip(outputs, results, strict=True)}
 
     return run
@@ -49,11 +51,12 @@ def onnx_runner(directory: Path, options: ort.SessionOptions | None = None) -> G
         )
         for name in ("encoder", "decoder_step")
     }
+    inputs = {name: [i.name for i in session.get_inputs()] for name, session in sessions.items()}
 
     def run(graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = sessions[graph]
         names = [output.name for output in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds), strict=True))
+        return dict(zip(names, session.run(names, declared_feeds(feeds, inputs[graph])), strict=True))
 
     return run
 
@@ -79,10 +82,14 @@ def export_seq2seq(network: Seq2Seq, directory: Path, source_vocab_size: int) ->
         "memory": memory,
         "keys": keys,
         "source_mask": time_mask(example["lengths"], 12),
+        "candidates": torch.tensor(3),
     }
     axes = {"token": batch, "state": batch, "memory": source, "keys": source, "source_mask": source}
-    axes.update({"logits": batch, "next_state": batch, "attention": source})
-    trace_export(DecoderStepGraph(network), directory / "decoder_step.onnx", step, STEP_OUTPUTS, axes)
+    top = {0: "batch", 1: "candidates"}
+    axes |= {"top_log_probs": top, "top_tokens": top, "eos_log_prob": batch, "next_state": batch}
+    axes["attention"] = source
+    step_graph = DecoderStepGraph(network, EOS_ID)
+    trace_export(step_graph, directory / "decoder_step.onnx", step, STEP_OUTPUTS, axes)
 
 
 def export_seq2seq_checked(

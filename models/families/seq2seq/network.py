@@ -22,7 +22,7 @@ MASKED = -1e9  # finite: a fully padded row gets uniform weights instead of NaN
 
 
 class Seq2Seq(nn.Module):
-    """Encoder-decoder with attention; ``forward`` is teacher-forced, ``encode``/``step`` decode."""
+    """Encoder-decoder with attention: ``forward`` trains (teacher forcing), ``encode``/``decode`` decode."""
 
     def __init__(self, config: ModelConfig, source_vocab_size: int, target_vocab_size: int):
         super().__init__()
@@ -63,9 +63,11 @@ class Seq2Seq(nn.Module):
         memory: torch.Tensor,
         keys: torch.Tensor,
         source_mask: torch.Tensor,
-        scored: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the decoder over ``tokens`` (batch, steps) from ``state``.
+        """Run the decoder over ``tokens`` (batch, steps) from ``state``, up to the output layer.
+
+        The output layer (``self.output``), the costliest part of training, is left to the caller:
+        training runs it on the real target steps alone, never on padding.
 
         Args:
             tokens: The previous target tokens (batch, steps).
@@ -73,12 +75,10 @@ class Seq2Seq(nn.Module):
             memory: Encoder outputs (batch, source steps, memory size).
             keys: Their attention keys.
             source_mask: Real source positions (batch, source steps).
-            scored: Optional mask (batch, steps) of the steps to score. The output layer, the costliest
-                part of training, then runs on those steps alone rather than on padding.
 
         Returns:
-            Logits (batch, steps, vocabulary), or (scored steps, vocabulary) given ``scored``; the final
-            state; attention (batch, steps, source steps).
+            What the output layer reads (batch, steps, hidden); the final state; attention (batch,
+            steps, source steps).
         """
         outputs, final = self.decoder(self.dropout(self.embed(tokens)), self._split(state))
         scores = torch.bmm(outputs, keys.transpose(1, 2))
@@ -86,7 +86,7 @@ class Seq2Seq(nn.Module):
         attention = torch.softmax(scores, dim=-1)
         context = torch.bmm(attention, memory)
         combined = self.dropout(torch.tanh(self.combine(torch.cat([outputs, context], dim=-1))))
-        return self.output(combined if scored is None else combined[scored]), self._join(final), attention
+        return combined, self._join(final), attention
 
     def forward(
         self,
@@ -98,7 +98,8 @@ class Seq2Seq(nn.Module):
         """Teacher-forced logits for the next token at every target step (or the ``scored`` ones)."""
         memory, keys, state = self.encode(input_ids, lengths)
         source_mask = time_mask(lengths, input_ids.shape[1])
-        return self.decode(target_inputs, state, memory, keys, source_mask, scored)[0]
+        features = self.decode(target_inputs, state, memory, keys, source_mask)[0]
+        return self.output(features if scored is None else features[scored])
 
 
 class EncoderGraph(nn.Module):
@@ -116,14 +117,19 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderStepGraph(nn.Module):
-    """The exported decoder step.
+    """The exported decoder step, with the search's ranking inside the graph.
 
-    ``(token, state, memory, keys, source_mask) -> (logits, next_state, attention)``.
+    ``(token, state, memory, keys, source_mask, candidates) -> (top_log_probs, top_tokens,
+    eos_log_prob, next_state, attention)``: per hypothesis, the ``candidates`` most likely next tokens
+    and their log-probabilities (at most the vocabulary), and the end marker's log-probability, which a
+    hypothesis cut at its step limit is scored with. The search then ranks beam x candidates scores
+    rather than beam x vocabulary.
     """
 
-    def __init__(self, network: Seq2Seq):
+    def __init__(self, network: Seq2Seq, eos: int):
         super().__init__()
         self.network = network
+        self.eos = eos
 
     def forward(
         self,
@@ -132,9 +138,15 @@ class DecoderStepGraph(nn.Module):
         memory: torch.Tensor,
         keys: torch.Tensor,
         source_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        candidates: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One decoding step for a batch of hypotheses."""
-        logits, next_state, attention = self.network.decode(
+        features, next_state, attention = self.network.decode(
             token.unsqueeze(1), state, memory, keys, source_mask
         )
-        return logits[:, 0], next_state, attention[:, 0]
+        # A 2-d MatMul and Add: onnxruntime fuses them into one Gemm, and int8 quantises the MatMul
+        # (a Gemm it would leave fp32). The output layer is most of a step's work.
+        output = self.network.output
+        log_probs = torch.log_softmax(features[:, 0] @ output.weight.T + output.bias, dim=-1)
+        top_log_probs, top_tokens = torch.topk(log_probs, torch.clamp(candidates, max=log_probs.shape[-1]))
+        return top_log_probs, top_tokens, log_probs[:, self.eos], next_state, attention[:, 0]
