@@ -1,9 +1,10 @@
 """Generation throughput: onnxruntime (what seqops serves) against PyTorch eager, same model, same sampler.
 
-Both sides run the same numpy sampler (``tasks.text_generation.sampling``) over the same prompts with
-the same seeds; only the engine behind ``run(graph, feeds)`` differs, so both must produce the same
-text. PyTorch runs all prompts as one batch on ``--threads`` threads, as a script would; seqops runs
-them as `seqops predict` does, one batch per core, each on a one-thread onnxruntime session.
+Both sides sample by the same rules over the same prompts with the same seeds: PyTorch through the
+step modules, which end in the torch sampler, onnxruntime through the exported graphs, which hold the
+same sampler (``models.families.language_model.sampler``), so both must produce the same text. PyTorch
+runs all prompts as one batch on ``--threads`` threads, as a script would; seqops runs them as
+`seqops predict` does, one batch per core, each on a one-thread onnxruntime session.
 Rounds alternate the engines; the table shows the best and the median of the rounds: generated
 characters per second and the ratio to PyTorch.
 

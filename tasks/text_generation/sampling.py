@@ -5,9 +5,13 @@ generates with onnxruntime (serving, evaluation) and with the PyTorch network (e
 samples logged while training, benchmarks).
 
 Graph contract:
-    ``start``: ``token`` (batch,) -> ``logits`` (batch, vocabulary), ``next_state`` (batch, state): the
-    first step, from the zero state.
-    ``step``: ``token`` (batch,), ``state`` (batch, state) -> ``logits``, ``next_state``.
+    ``start``: ``token`` (batch,) and the sampling inputs -> ``logits`` (batch, vocabulary),
+    ``next_state`` (batch, state) and ``next_token`` (batch,): the first step, from the zero state.
+    ``step``: ``token`` (batch,), ``state`` (batch, state) and the sampling inputs -> the same.
+    The sampling inputs, one per row: ``temperature``, ``top_k``, ``top_p`` and ``draw``, a uniform
+    number that picks ``next_token`` from the filtered distribution (``next_tokens``' rules, in the
+    graph). Graphs exported before sampling moved into them take only ``token`` (and ``state``) and
+    give no ``next_token``: ``next_tokens`` then samples here, from their logits, with the same draws.
 
 Each row draws from its own random generator, seeded per row, so a row's text never depends on
 which rows share its batch.
@@ -47,7 +51,7 @@ def next_tokens(
     temperature: np.ndarray,
     top_k: np.ndarray,
     top_p: np.ndarray,
-    generators: list[np.random.Generator],
+    draws: np.ndarray,
 ) -> np.ndarray:
     """Draw one token per row from its logits, after temperature, top-k and top-p (nucleus) filtering.
 
@@ -56,7 +60,7 @@ def next_tokens(
         temperature: Per row; 0 or less is greedy.
         top_k: Per row; 0 keeps every token.
         top_p: Per row, in (0, 1]; 1 keeps every token.
-        generators: One random generator per row (each draws once per call).
+        draws: Per row, a uniform number in [0, 1) that picks the token by inverse CDF.
 
     Returns:
         Token ids, shape ``(rows,)``.
@@ -77,11 +81,30 @@ def next_tokens(
     before = np.cumsum(ranked, axis=1) - ranked  # mass of the tokens ranked above each one
     ranked = np.where(before < top_p[:, None], ranked, 0.0)  # the first token always stays
     ranked /= ranked.sum(axis=1, keepdims=True)
-    draws = np.array([generator.random() for generator in generators])
     kept = (ranked > 0).sum(axis=1)  # rounding in the sum must never reach a token filtered out
     picked = np.minimum((np.cumsum(ranked, axis=1) < draws[:, None]).sum(axis=1), kept - 1)
     sampled = order[np.arange(rows), picked]
     return np.where(greedy, logits.argmax(axis=1), sampled)
+
+
+def sampling_inputs(
+    settings: SamplingSettings, rows: np.ndarray, drawing: np.ndarray, generators: list[np.random.Generator]
+) -> dict[str, np.ndarray]:
+    """The sampling inputs of a call for ``rows``; those ``drawing`` take one draw from their generator."""
+    draws = [generators[row].random() if draws else 0.0 for row, draws in zip(rows, drawing, strict=True)]
+    return {
+        "temperature": settings.temperature[rows].astype(np.float64),
+        "top_k": settings.top_k[rows].astype(np.int64),
+        "top_p": settings.top_p[rows].astype(np.float64),
+        "draw": np.array(draws, np.float64),
+    }
+
+
+def greedy_sampling(batch: int) -> dict[str, np.ndarray]:
+    """Sampling inputs that take each row's most likely token (scoring only needs the logits)."""
+    rows = np.arange(batch)
+    settings = SamplingSettings(rows, np.zeros(batch), np.zeros(batch), np.ones(batch), rows)
+    return sampling_inputs(settings, rows, np.zeros(batch, dtype=bool), [])
 
 
 def generate(
@@ -90,7 +113,8 @@ def generate(
     """Continue each prompt: feed its tokens through the graphs, then sample ``max_new_tokens`` more.
 
     Prompts of different lengths share a batch: a row still reading its prompt is fed its next
-    prompt token; rows leave the batch once they have their tokens.
+    prompt token; rows leave the batch once they have their tokens. A row draws from its generator
+    once for each token it samples.
 
     Args:
         run: Runs the ``start`` and ``step`` graphs.
@@ -106,7 +130,9 @@ def generate(
     generated: list[list[int]] = [[] for _ in prompts]
     finite = np.ones(len(prompts), dtype=bool)
     active = np.arange(len(prompts))
-    outputs = run("start", {"token": np.array([prompt[0] for prompt in prompts], dtype=np.int64)})
+    sampling = sampling_inputs(settings, active, lengths <= 1, generators)
+    first = np.array([prompt[0] for prompt in prompts], dtype=np.int64)
+    outputs = run("start", {"token": first, **sampling})
     position = 1  # tokens every active row has been fed
     while active.size:
         finite[active] &= np.isfinite(outputs["logits"]).all(axis=1)
@@ -116,22 +142,21 @@ def generate(
             tokens[slot] = prompts[active[slot]][position]
         writing = np.flatnonzero(~reading)
         if writing.size:
-            rows = active[writing]
-            tokens[writing] = next_tokens(
-                outputs["logits"][writing],
-                settings.temperature[rows],
-                settings.top_k[rows],
-                settings.top_p[rows],
-                [generators[row] for row in rows],
-            )
-            for row, token in zip(rows, tokens[writing], strict=True):
+            sampled = outputs.get("next_token")
+            if sampled is None:
+                picked = {name: values[writing] for name, values in sampling.items()}
+                sampled = np.zeros(active.size, dtype=np.int64)
+                sampled[writing] = next_tokens(outputs["logits"][writing], *picked.values())
+            tokens[writing] = sampled[writing]
+            for row, token in zip(active[writing], tokens[writing], strict=True):
                 generated[row].append(int(token))
         keep = np.array([len(generated[row]) < settings.max_new_tokens[row] for row in active])
         active, tokens = active[keep], tokens[keep]
         if not active.size:
             break
-        outputs = run("step", {"token": tokens, "state": outputs["next_state"][keep]})
         position += 1
+        sampling = sampling_inputs(settings, active, lengths[active] <= position, generators)
+        outputs = run("step", {"token": tokens, "state": outputs["next_state"][keep], **sampling})
     return generated, finite
 
 
@@ -151,7 +176,7 @@ def score(run: GraphRunner, texts: list[np.ndarray]) -> np.ndarray:
         padded[row, : len(text)] = text
     nats = np.zeros(len(texts))
     active = np.arange(len(texts))
-    outputs = run("start", {"token": padded[:, 0]})
+    outputs = run("start", {"token": padded[:, 0], **greedy_sampling(len(texts))})
     for position in range(1, int(lengths.max())):
         log_probabilities = log_softmax(outputs["logits"].astype(np.float64))
         nats[active] -= log_probabilities[np.arange(active.size), padded[active, position]]
@@ -159,5 +184,6 @@ def score(run: GraphRunner, texts: list[np.ndarray]) -> np.ndarray:
         active = active[keep]
         if not active.size:
             break
-        outputs = run("step", {"token": padded[active, position], "state": outputs["next_state"][keep]})
+        feeds = {"token": padded[active, position], "state": outputs["next_state"][keep]}
+        outputs = run("step", feeds | greedy_sampling(active.size))
     return nats

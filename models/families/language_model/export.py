@@ -12,9 +12,10 @@ from models.export import ONNXRUNTIME_ERRORS, ParityError, trace_export
 from models.families.language_model.network import LanguageModel, StartGraph, StepGraph
 from tasks.common.base import GraphRunner
 from tasks.common.errors import first_line
+from tasks.text_generation.sampling import greedy_sampling
 
 GRAPHS = ("start", "step")
-OUTPUTS = ["logits", "next_state"]
+OUTPUTS = ["logits", "next_state", "next_token"]
 NEAR_TIE = 1e-3  # a best logit leading the next by less may be chosen either way by a correct graph
 
 
@@ -25,7 +26,9 @@ def torch_runner(network: LanguageModel) -> GraphRunner:
 
     def run(graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            results = graphs[graph](*(torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()))
+            results = graphs[graph](
+                **{name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in feeds.items()}
+            )
         return {name: tensor.numpy() for name, tensor in zip(OUTPUTS, results, strict=True)}
 
     return run
@@ -45,34 +48,33 @@ def export_language_model(network: LanguageModel, directory: Path) -> None:
     network.eval()
     directory.mkdir(parents=True, exist_ok=True)
     token = torch.full((4,), 1, dtype=torch.long)
-    batch = {0: "batch"}
-    trace_export(
-        StartGraph(network),
-        directory / "start.onnx",
-        {"token": token},
-        OUTPUTS,
-        {"token": batch, "logits": batch, "next_state": batch},
-    )
+    sampling = {name: torch.from_numpy(value) for name, value in greedy_sampling(4).items()}
+    start = {"token": token, **sampling}
     with torch.no_grad():
-        _, state = StartGraph(network)(token)
-    axes = {"token": batch, "state": batch, "logits": batch, "next_state": batch}
-    trace_export(StepGraph(network), directory / "step.onnx", {"token": token, "state": state}, OUTPUTS, axes)
+        _, state, _ = StartGraph(network)(**start)
+    step = {"token": token, "state": state, **sampling}
+    for name, graph, example in (("start", StartGraph(network), start), ("step", StepGraph(network), step)):
+        axes = {axis: {0: "batch"} for axis in [*example, *OUTPUTS]}
+        trace_export(graph, directory / f"{name}.onnx", example, OUTPUTS, axes)
 
 
 def rollout(run: GraphRunner, tokens: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """Feed ``tokens`` (batch, steps) through the graphs; every step's outputs."""
-    outputs = [run("start", {"token": tokens[:, 0]})]
+    """Feed ``tokens`` (batch, steps) through the graphs (greedy sampling); every step's outputs."""
+    sampling = greedy_sampling(len(tokens))
+    outputs = [run("start", {"token": tokens[:, 0], **sampling})]
     for step in range(1, tokens.shape[1]):
-        outputs.append(run("step", {"token": tokens[:, step], "state": outputs[-1]["next_state"]}))
+        feeds = {"token": tokens[:, step], "state": outputs[-1]["next_state"], **sampling}
+        outputs.append(run("step", feeds))
     return outputs
 
 
 def greedy_tokens(run: GraphRunner, first: np.ndarray, steps: int) -> np.ndarray:
-    """``first`` and then each step's most likely token, ``(batch, steps + 1)``."""
-    tokens, outputs = [first], run("start", {"token": first})
+    """``first`` and then each step's most likely token (the graph's own choice), ``(batch, steps + 1)``."""
+    sampling = greedy_sampling(len(first))
+    tokens, outputs = [first], run("start", {"token": first, **sampling})
     for _ in range(steps):
-        tokens.append(outputs["logits"].argmax(axis=1).astype(np.int64))
-        outputs = run("step", {"token": tokens[-1], "state": outputs["next_state"]})
+        tokens.append(outputs["next_token"])
+        outputs = run("step", {"token": tokens[-1], "state": outputs["next_state"], **sampling})
     return np.stack(tokens, axis=1)
 
 
@@ -105,10 +107,10 @@ def export_language_model_checked(
     error = max(
         float(np.abs(ours[name] - theirs[name]).max())
         for ours, theirs in zip(expected, actual, strict=True)
-        for name in OUTPUTS
+        for name in ("logits", "next_state")
     )
     same = all(
-        clear_choices_agree(ours["logits"], theirs["logits"])
+        clear_choices_agree(ours["logits"], ours["next_token"], theirs["next_token"])
         for ours, theirs in zip(expected, actual, strict=True)
     )
     if not same or not error <= tolerance:
@@ -120,11 +122,11 @@ def export_language_model_checked(
     return error
 
 
-def clear_choices_agree(expected: np.ndarray, actual: np.ndarray) -> bool:
-    """Whether both pick the same best token in each row where it is no near tie (``NEAR_TIE``)."""
-    top_two = np.sort(expected, axis=1)[:, -2:]
+def clear_choices_agree(logits: np.ndarray, expected: np.ndarray, actual: np.ndarray) -> bool:
+    """Whether both graphs chose the same token in each row whose best logit is no near tie (``NEAR_TIE``)."""
+    top_two = np.sort(logits, axis=1)[:, -2:]
     clear = top_two[:, 1] - top_two[:, 0] > NEAR_TIE
-    return bool((expected.argmax(axis=1) == actual.argmax(axis=1))[clear].all())
+    return bool((expected == actual)[clear].all())
 
 
 def remove_graphs(directory: Path) -> None:

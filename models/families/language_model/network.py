@@ -2,7 +2,7 @@
 
 Reading a window of tokens, it predicts each next token. For serving it runs one token at a time
 (``StartGraph``, then ``StepGraph``), its recurrent state packed into one ``(batch, state)`` tensor so
-the graphs have the same inputs and outputs whatever the cell.
+the graphs have the same inputs and outputs whatever the cell; each step also samples the next token.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from models.config import ModelConfig
+from models.families.language_model.sampler import sample_tokens
 from models.recurrent import CELLS
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -68,26 +69,47 @@ class LanguageModel(nn.Module):
 
 
 class StartGraph(nn.Module):
-    """The first step from the zero state: ``token`` (batch,) -> ``logits``, ``next_state``."""
+    """The first step from the zero state.
+
+    ``token`` (batch,) and the sampling settings (``SAMPLING_INPUTS``, one per row) -> ``logits``,
+    ``next_state`` and ``next_token``, drawn from the logits by ``sample_tokens``.
+    """
 
     def __init__(self, network: LanguageModel):
         super().__init__()
         self.network = network
 
-    def forward(self, token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and the packed state after one token."""
+    def forward(
+        self,
+        token: torch.Tensor,
+        temperature: torch.Tensor,
+        top_k: torch.Tensor,
+        top_p: torch.Tensor,
+        draw: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, the packed state and a sampled token after one token."""
         logits, state = self.network(token.unsqueeze(1))
-        return logits[:, 0], self.network.pack(state)
+        logits = logits[:, 0]
+        return logits, self.network.pack(state), sample_tokens(logits, temperature, top_k, top_p, draw)
 
 
 class StepGraph(nn.Module):
-    """One more step: ``token`` (batch,), ``state`` (batch, state) -> ``logits``, ``next_state``."""
+    """One more step: ``token`` (batch,), ``state`` (batch, state), sampling settings -> as ``StartGraph``."""
 
     def __init__(self, network: LanguageModel):
         super().__init__()
         self.network = network
 
-    def forward(self, token: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and the packed state after ``token``."""
+    def forward(
+        self,
+        token: torch.Tensor,
+        state: torch.Tensor,
+        temperature: torch.Tensor,
+        top_k: torch.Tensor,
+        top_p: torch.Tensor,
+        draw: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, the packed state and a sampled token after ``token``."""
         logits, next_state = self.network(token.unsqueeze(1), self.network.unpack(state))
-        return logits[:, 0], self.network.pack(next_state)
+        logits = logits[:, 0]
+        return logits, self.network.pack(next_state), sample_tokens(logits, temperature, top_k, top_p, draw)
