@@ -11,7 +11,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export SEQOPS_DATA_DIR ?= $(DATA_DIR)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: venv run test mutation lint bench ui prefect-ui services-up services-down deploy schedule clean
+.PHONY: venv run test containers-test mutation lint bench ui prefect-ui services-up services-down deploy schedule clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ SEED := $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 test: $(STAMP)
 	@echo "test order: SEED=$(SEED)"
 	$(BIN)/pytest -q --durations=12 -p randomly --randomly-seed=$(SEED)
+
+# The images built without Docker Hub and the compose stack run end to end, then removed
+# (infra/containers-test.sh); installs Debian's docker.io where no engine runs, skips where none can.
+containers-test: $(STAMP)
+	bash infra/containers-test.sh
 
 # Mutation testing of the modules that hold README's promises (tests/mutation/run.py); slow, not in `test`.
 mutation: $(STAMP)
