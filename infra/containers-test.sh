@@ -18,39 +18,41 @@ fail() { say "FAILED: $*"; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- 1. the engine -----------------------------------------------------------------------------
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} from Debian's packages"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq "${missing[@]}" >/dev/null || true
+fi
 docker=docker
 [ -x /usr/bin/docker ] && docker=/usr/bin/docker  # Debian's client, the daemon's own version
 dockerd_pid=
-if ! $docker info >/dev/null 2>&1; then
-    missing=()
-    command -v dockerd >/dev/null || missing+=(docker.io)
-    command -v docker-compose >/dev/null || missing+=(docker-compose)
-    command -v debootstrap >/dev/null || missing+=(debootstrap)
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing ${missing[*]} from Debian's packages"
-        as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq "${missing[@]}" >/dev/null || true
+if ! $docker info >/dev/null 2>&1 && command -v dockerd >/dev/null; then
+    # Not through as_root: a backgrounded function is a subshell, and its PID would not stop dockerd.
+    if [ "$(id -u)" = 0 ]; then
+        dockerd >/tmp/seqops-dockerd.log 2>&1 &
+    else
+        sudo dockerd >/tmp/seqops-dockerd.log 2>&1 &
     fi
-    [ -x /usr/bin/docker ] && docker=/usr/bin/docker
-    if command -v dockerd >/dev/null; then
-        as_root dockerd >/tmp/seqops-dockerd.log 2>&1 &
-        dockerd_pid=$!
-        for _ in $(seq 30); do $docker info >/dev/null 2>&1 && break; sleep 1; done
-    fi
-    if ! $docker info >/dev/null 2>&1; then
-        say "SKIPPED: no Docker engine can start on this machine ($(tail -n1 /tmp/seqops-dockerd.log 2>/dev/null || echo 'no dockerd'))"
-        exit 0
-    fi
+    dockerd_pid=$!
+    for _ in $(seq 30); do $docker info >/dev/null 2>&1 && break; sleep 1; done
 fi
-for tool in docker-compose debootstrap; do
-    command -v "$tool" >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
-done
+if ! { $docker info && command -v docker-compose && command -v debootstrap; } >/dev/null 2>&1; then
+    say "SKIPPED: no Docker engine (with docker-compose and debootstrap) can start on this machine" \
+        "($(tail -n1 /tmp/seqops-dockerd.log 2>/dev/null || echo 'no dockerd'))"
+    [ -n "$dockerd_pid" ] && as_root kill "$dockerd_pid" 2>/dev/null
+    exit 0
+fi
 say "engine: Docker $($docker version --format '{{.Server.Version}}'), $(docker-compose version --short)"
 
 tag=seqops-ci-$$
 project=seqops-containers-test
 work=$(mktemp -d)
-compose=(docker-compose --project-name "$project" --env-file "$work/env" -f infra/docker-compose.yml --profile auth)
+compose=(docker-compose --project-name "$project" --env-file "$work/env" --profile auth
+    -f infra/docker-compose.yml)
 cleanup() {
     set +e
     [ -f "$work/env" ] && "${compose[@]}" down --volumes --remove-orphans >/dev/null 2>&1
@@ -59,6 +61,7 @@ cleanup() {
     if [ -n "$dockerd_pid" ]; then  # an engine of its own: its build cache goes too
         $docker builder prune --all --force >/dev/null 2>&1
         as_root kill "$dockerd_pid"
+        for _ in $(seq 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
     fi
     say "removed the stack, its volumes and images"
 }
@@ -67,15 +70,19 @@ trap cleanup EXIT
 # --- 2. the images -----------------------------------------------------------------------------
 DOCKER=$docker as_root infra/base-image.sh "$tag-base"
 .venv/bin/pip download --quiet --no-deps "torch==$(sed -n 's/^TORCH_VERSION := //p' Makefile)" -d infra/wheels
-ca_bundle=$(.venv/bin/python -c "import ssl, os; print(os.environ.get('PIP_CERT') or ssl.get_default_verify_paths().cafile or '')")
+ca_bundle=$(.venv/bin/python -c \
+    "import os, ssl; print(os.environ.get('PIP_CERT') or ssl.get_default_verify_paths().cafile or '')")
 secret=()
 [ -f "$ca_bundle" ] && secret=(--secret "id=ca_bundle,src=$ca_bundle")
 build_started=$(date +%s)
-DOCKER_BUILDKIT=1 $docker build --quiet -f infra/Dockerfile --build-arg "BASE_IMAGE=$tag-base" \
-    "${secret[@]}" -t seqops:latest . >/dev/null || fail "the seqops image did not build"
-say "seqops image: built in $(($(date +%s) - build_started)) s, $($docker image inspect seqops:latest --format '{{.Size}}' | awk '{printf "%.2f GB", $1 / 1e9}')"
-DOCKER_BUILDKIT=1 $docker build --quiet -f infra/postgres/Dockerfile --build-arg "BASE_IMAGE=$tag-base" \
-    -t "$tag-postgres" infra/postgres >/dev/null || fail "the PostgreSQL image did not build"
+DOCKER_BUILDKIT=1 $docker build --progress=plain -f infra/Dockerfile --build-arg "BASE_IMAGE=$tag-base" \
+    "${secret[@]}" -t seqops:latest . >"$work/build.log" 2>&1 \
+    || { tail -n 30 "$work/build.log"; fail "the seqops image did not build"; }
+size=$($docker image inspect seqops:latest --format '{{.Size}}' | awk '{printf "%.2f GB", $1 / 1e9}')
+say "seqops image: built in $(($(date +%s) - build_started)) s, $size"
+DOCKER_BUILDKIT=1 $docker build --progress=plain -f infra/postgres/Dockerfile \
+    --build-arg "BASE_IMAGE=$tag-base" -t "$tag-postgres" infra/postgres >"$work/build.log" 2>&1 \
+    || { tail -n 30 "$work/build.log"; fail "the PostgreSQL image did not build"; }
 [ "$($docker run --rm seqops:latest id -u)" != 0 ] || fail "the seqops image runs as root"
 
 # --- 3. the stack ------------------------------------------------------------------------------
@@ -105,14 +112,20 @@ wait_healthy() {
 }
 in_worker() { "${compose[@]}" exec -T prefect-worker "$@"; }
 
-"${compose[@]}" up -d --no-build >/dev/null 2>&1 || fail "docker-compose up failed"
+up() { "${compose[@]}" up -d --no-build >"$work/up.log" 2>&1 || { tail -n 20 "$work/up.log"; fail "$1"; }; }
+up "docker-compose up failed"
 wait_healthy
 in_worker seqops pipeline --profile smoke --task sentiment --cell gru >"$work/pipeline.log" 2>&1 \
     || { tail -n 30 "$work/pipeline.log"; fail "the smoke pipeline failed in the worker"; }
 say "smoke pipeline: trained and registered in the containerised MLflow, tracked by the Prefect server"
-registry() { curl -fsS "http://127.0.0.1:5000/api/2.0/mlflow/registered-models/get?name=seqops-sentiment"; }
-flow_runs() { curl -fsS -X POST -H 'Content-Type: application/json' -d '{}' http://127.0.0.1:4200/api/flow_runs/count; }
-before=$(registry | .venv/bin/python -c "import json, sys; print(len(json.load(sys.stdin)['registered_model']['latest_versions']))")
+versions() {
+    curl -fsS "http://127.0.0.1:5000/api/2.0/mlflow/registered-models/get?name=seqops-sentiment" |
+        .venv/bin/python -c "import json, sys; print(len(json.load(sys.stdin)['registered_model']['latest_versions']))"
+}
+flow_runs() {
+    curl -fsS -X POST -H 'Content-Type: application/json' -d '{}' http://127.0.0.1:4200/api/flow_runs/count
+}
+before=$(versions)
 runs_before=$(flow_runs)
 [ "$runs_before" -gt 0 ] || fail "the Prefect server recorded no flow run"
 
@@ -148,9 +161,9 @@ sys.exit('reached')" || fail "PostgreSQL answers a container outside its network
 say "PostgreSQL: no host port (127.0.0.1 and $(hostname -I 2>/dev/null | wc -w) host addresses refuse), unreachable from outside its network"
 
 "${compose[@]}" down >/dev/null 2>&1
-"${compose[@]}" up -d --no-build >/dev/null 2>&1 || fail "docker-compose up (again) failed"
+up "docker-compose up (again) failed"
 wait_healthy
-after=$(registry | .venv/bin/python -c "import json, sys; print(len(json.load(sys.stdin)['registered_model']['latest_versions']))")
+after=$(versions)
 [ "$after" = "$before" ] && [ "$(flow_runs)" = "$runs_before" ] \
     || fail "data lost across down + up: versions $before -> $after, flow runs $runs_before -> $(flow_runs)"
 say "down + up: the registry ($after version) and the $runs_before flow runs are still there"
