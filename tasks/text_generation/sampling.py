@@ -143,10 +143,12 @@ def generate(
         writing = np.flatnonzero(~reading)
         if writing.size:
             sampled = outputs.get("next_token")
-            if sampled is None:
-                picked = {name: values[writing] for name, values in sampling.items()}
+            if sampled is None:  # a graph exported before sampling moved into it
                 sampled = np.zeros(active.size, dtype=np.int64)
-                sampled[writing] = next_tokens(outputs["logits"][writing], *picked.values())
+                sampled[writing] = next_tokens(
+                    outputs["logits"][writing],
+                    *(sampling[name][writing] for name in ("temperature", "top_k", "top_p", "draw")),
+                )
             tokens[writing] = sampled[writing]
             for row, token in zip(active[writing], tokens[writing], strict=True):
                 generated[row].append(int(token))

@@ -71,8 +71,8 @@ class LanguageModel(nn.Module):
 class StartGraph(nn.Module):
     """The first step from the zero state.
 
-    ``token`` (batch,) and the sampling settings (``SAMPLING_INPUTS``, one per row) -> ``logits``,
-    ``next_state`` and ``next_token``, drawn from the logits by ``sample_tokens``.
+    ``token`` (batch,) and the sampling inputs, one per row (``temperature``, ``top_k``, ``top_p``,
+    ``draw``) -> ``logits``, ``next_state`` and ``next_token``, drawn from the logits by ``sample_tokens``.
     """
 
     def __init__(self, network: LanguageModel):

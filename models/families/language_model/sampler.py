@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import torch
 
-SAMPLING_INPUTS = ("temperature", "top_k", "top_p", "draw")
-
 
 def sample_tokens(
     logits: torch.Tensor,
