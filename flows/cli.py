@@ -239,11 +239,10 @@ def schedule_command(
             "[yellow]PREFECT_API_URL is not set:[/yellow] serving against a temporary Prefect server, "
             "which creates no scheduled runs; start the servers with `make services-up`."
         )
-    from prefect import serve
-
     from flows.schedules import runner_deployments
+    from flows.serve import serve_until_stopped
 
-    serve(*runner_deployments(specs))
+    serve_until_stopped(runner_deployments(specs), say=console.print)
 
 
 app.command("tune")(tune_command)

@@ -221,8 +221,11 @@ def test_seqops_schedule_serves_the_same_deployment(topology, tmp_path):
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-            raise AssertionError("seqops schedule did not stop within 30 s of SIGTERM") from None
+            tail = (tmp_path / "schedule.log").read_text()[-3000:]
+            raise AssertionError(f"seqops schedule did not stop within 30 s of SIGTERM:\n{tail}") from None
         print(f"seqops schedule stopped in {time.perf_counter() - stopping:.1f}s")
+    assert server.returncode == 0, (tmp_path / "schedule.log").read_text()[-3000:]
+    assert httpx.get(deployment, timeout=30).json()["paused"]  # no runs get scheduled for a server that left
 
 
 def test_deployments_get_scheduled_runs_and_a_worker_runs_batch_inference(topology, first_run, tmp_path):
