@@ -6,12 +6,15 @@ onnxruntime sessions (serving, evaluation) and with the PyTorch modules (export 
 Graph contract:
     ``encoder``: ``input_ids`` (batch, source), ``lengths`` (batch,) -> ``memory`` (batch, source, m),
     ``keys`` (batch, source, k) and ``state`` (batch, s), the decoder's first state.
-    ``decoder_step``: ``token`` (batch,), ``state``, ``memory``, ``keys``, ``source_mask`` (batch, source)
-    and ``candidates`` (a scalar) -> ``top_log_probs`` and ``top_tokens`` (batch, candidates): each
-    hypothesis' most likely next tokens, best first; ``eos_log_prob`` (batch,), ``next_state`` and
-    ``attention`` (batch, source). The search then ranks beam x candidates scores per input, not beam x
-    vocabulary. A step graph exported before this contract takes no ``candidates`` and returns
-    ``logits`` (batch, vocabulary) in place of the three; those are ranked here, with the same result.
+    ``decoder_step``: ``token`` (hypotheses,), ``state``, and ``memory``, ``keys``, ``source_mask`` with
+    one row per input (each input's hypotheses are consecutive rows, as many per input), and the scalar
+    ``candidates`` -> ``top_log_probs`` and ``top_tokens`` (hypotheses, candidates): each hypothesis'
+    most likely next tokens, best first; ``eos_log_prob`` (hypotheses,), ``next_state`` and
+    ``attention`` (hypotheses, source). The search then ranks beam x candidates scores per input, not
+    beam x vocabulary, and the graph reads an input's memory once, not once per hypothesis. A step graph
+    exported before this contract takes no ``candidates``, wants the shared rows once per hypothesis and
+    returns ``logits`` (hypotheses, vocabulary) in place of the three; those are ranked here, with the
+    same result. The first step, one hypothesis per input, tells the two apart.
 """
 
 from __future__ import annotations
@@ -104,43 +107,49 @@ def beam_search(
     encoded = run("encoder", encoder_feeds)
     batch, width = len(encoder_feeds["lengths"]), beam_width
     source_steps = encoder_feeds["input_ids"].shape[1]
-    # What an input's hypotheses share: re-indexed only when inputs leave the batch.
+    # What an input's hypotheses share, one row per live input: re-indexed only when inputs leave.
     shared = {
         "memory": encoded["memory"],
         "keys": encoded["keys"],
         "source_mask": np.arange(source_steps)[None, :] < encoder_feeds["lengths"][:, None],
-        "limit": np.asarray(max_steps),
-        "sentence": np.arange(batch),
     }
-    shared = {name: np.repeat(array, width, axis=0) for name, array in shared.items()}
-    state = np.repeat(encoded["state"], width, axis=0)
-    scores = np.tile(np.r_[0.0, np.full(width - 1, -np.inf)], batch)  # identical beams: expand one
-    tokens = np.full(batch * width, bos, dtype=np.int64)
-    history = np.zeros((batch * width, 0), dtype=np.int64)
-    attention = np.zeros((batch * width, 0, source_steps), dtype=np.float32)
+    limits, sentences = np.asarray(max_steps), np.arange(batch)
+    per_hypothesis: dict[str, np.ndarray] | None = None  # the shared rows repeated, for older graphs
+    grouped = True  # the first step (one hypothesis per input) suits both contracts, and tells them apart
+    # The live hypotheses, each input's consecutive: at first one per input, the empty one.
+    tokens, state, scores = np.full(batch, bos, dtype=np.int64), encoded["state"], np.zeros(batch)
+    history = np.zeros((batch, 0), dtype=np.int64)
+    attention = np.zeros((batch, 0, source_steps), dtype=np.float32)
     best_scores, best_tokens = np.full(batch, -np.inf), [[] for _ in range(batch)]
     best_attention: list[np.ndarray | None] = [None] * batch
-    # A beam's 2 * width best tokens hold every candidate the input can keep, even with the end
+    # A hypothesis' 2 * width best tokens hold every candidate the input can keep, even with the end
     # marker barred at the first step.
     count = np.array(2 * width + 1)
     step = 0
     while len(tokens):
+        live = len(sentences)
         feeds = {"token": tokens, "state": state, "candidates": count}
-        out = run("decoder_step", feeds | {k: shared[k] for k in ("memory", "keys", "source_mask")})
+        if grouped or len(tokens) == live:
+            out = run("decoder_step", feeds | shared)
+        else:  # an older graph: the shared rows once per hypothesis
+            if per_hypothesis is None or len(per_hypothesis["memory"]) != len(tokens):
+                repeats = len(tokens) // live
+                per_hypothesis = {name: np.repeat(array, repeats, 0) for name, array in shared.items()}
+            out = run("decoder_step", feeds | per_hypothesis)
+        grouped = "top_tokens" in out  # graphs that rank read the shared rows once per input
         log_probs, next_words, eos_log_probs = step_candidates(out, int(count), eos)
         if step == 0:
             log_probs[next_words == eos] = -np.inf
             eos_log_probs = np.full_like(eos_log_probs, -np.inf)
-        live, per_beam = len(tokens) // width, next_words.shape[1]
+        rows, per_beam = len(tokens) // live, next_words.shape[1]
         candidates = (scores[:, None] + log_probs).reshape(live, -1)
         keep = min(2 * width, candidates.shape[1])
         top = np.argpartition(-candidates, keep - 1, axis=1)[:, :keep]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(candidates, top, 1), axis=1), axis=1)
         top_scores = np.take_along_axis(candidates, top, 1)
-        origin = np.arange(live)[:, None] * width + top // per_beam
+        origin = np.arange(live)[:, None] * rows + top // per_beam
         words = np.take_along_axis(next_words.reshape(live, -1), top, 1)
-        sentences = shared["sentence"][::width]
-        at_limit = shared["limit"][::width] <= step + 1
+        at_limit = limits <= step + 1
         normaliser = float(step + 1) ** length_penalty
         # At the limit a hypothesis that did not choose the end marker is ended with it.
         ended = ((words == eos) | at_limit[:, None]) & np.isfinite(top_scores)
@@ -158,7 +167,7 @@ def beam_search(
         next_scores = np.take_along_axis(top_scores, order, 1)
         next_scores[np.take_along_axis(words, order, 1) == eos] = -np.inf
         done = at_limit | (next_scores.max(axis=1) / normaliser <= best_scores[sentences])
-        stay = np.repeat(~done, width)
+        stay = np.repeat(~done, order.shape[1])
         chosen, picked = chosen.reshape(-1)[stay], np.take_along_axis(words, order, 1).reshape(-1)[stay]
         scores = next_scores.reshape(-1)[stay]
         if keep_attention:
@@ -166,7 +175,8 @@ def beam_search(
         history = np.concatenate([history[chosen], picked[:, None]], axis=1)
         state = out["next_state"][chosen]
         if done.any():
-            shared = {name: array[stay] for name, array in shared.items()}
+            shared = {name: array[~done] for name, array in shared.items()}
+            limits, sentences, per_hypothesis = limits[~done], sentences[~done], None
         tokens = picked
         step += 1
     return Hypotheses(best_tokens, best_scores, best_attention if keep_attention else None)

@@ -175,9 +175,7 @@ def test_a_seq2seq_export_with_either_graph_slightly_off_is_refused_and_both_rem
 
 def test_seq2seq_graphs_decoding_other_tokens_are_refused_at_any_tolerance(tmp_path, monkeypatch):
     # The ONNX decoder ends at once, PyTorch's does not: other tokens, whatever the score difference.
-    corrupted = corrupt_traced(
-        monkeypatch, seq2seq_export, "decoder_step.onnx", "network.output.bias", EOS_ID, 100.0
-    )
+    corrupted = corrupt_traced(monkeypatch, seq2seq_export, "decoder_step.onnx", "output_bias", EOS_ID, 100.0)
     with pytest.raises(ParityError, match="decoded tokens differ"):
         export_graphs(SEQ2SEQ[0], seq2seq_network(), tmp_path, SEQ2SEQ[1], tolerance=math.inf)
     assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []
@@ -185,9 +183,7 @@ def test_seq2seq_graphs_decoding_other_tokens_are_refused_at_any_tolerance(tmp_p
 
 def test_seq2seq_graphs_whose_beam_search_alone_decodes_other_tokens_are_refused(tmp_path, monkeypatch):
     # Token 13 raised to just below the favoured token: greedy picks the same tokens, beam 3 does not.
-    corrupted = corrupt_traced(
-        monkeypatch, seq2seq_export, "decoder_step.onnx", "network.output.bias", 13, 2.5
-    )
+    corrupted = corrupt_traced(monkeypatch, seq2seq_export, "decoder_step.onnx", "output_bias", 13, 2.5)
     with pytest.raises(ParityError, match="decoded tokens differ"):
         export_graphs(SEQ2SEQ[0], seq2seq_network(), tmp_path, SEQ2SEQ[1], tolerance=math.inf)
     assert corrupted == ["decoder_step.onnx"] and list(tmp_path.iterdir()) == []

@@ -70,6 +70,8 @@ def test_beam_search_finds_the_sequence_greedy_misses(step_contract):
                 "state": np.zeros((batch, 1)),
             }
         previous = feeds["token"]
+        # Graphs that rank read an input's memory once; older ones want it once per hypothesis.
+        assert len(feeds["memory"]) == (1 if step_contract == "candidates" else len(previous))
         probabilities = np.full((len(previous), 8), 1e-6)
         probabilities[previous == 2, 5], probabilities[previous == 2, 6] = 0.6, 0.4
         probabilities[previous == 5, 4], probabilities[previous == 5, 7] = 0.55, 0.45
@@ -88,6 +90,37 @@ def test_beam_search_finds_the_sequence_greedy_misses(step_contract):
     beam = beam_search(run, feeds, 2, eos, beam_width=3, length_penalty=0.0, max_steps=np.array([5]))
     assert greedy.tokens == [[5, 4]] and greedy.scores[0] == pytest.approx(np.log(0.6 * 0.55), abs=1e-4)
     assert beam.tokens == [[6]] and beam.scores[0] == pytest.approx(np.log(0.4), abs=1e-4)
+
+
+def test_a_vocabulary_smaller_than_the_beam_decodes_alike_under_both_step_contracts():
+    eos, vocabulary, inputs = 3, 5, 3
+    rng = np.random.default_rng(0)
+    table = np.log(rng.dirichlet(np.ones(vocabulary), size=(vocabulary, inputs)))  # (previous, input, next)
+
+    def run(graph, feeds, contract):
+        if graph == "encoder":
+            batch = len(feeds["lengths"])
+            return {
+                "memory": np.zeros((batch, 2, 1)),
+                "keys": np.zeros((batch, 2, 1)),
+                "state": np.eye(batch),
+            }
+        log_probabilities = table[feeds["token"], feeds["state"].argmax(1)]  # the state names the input
+        ranked = ranked_in_the_graph(feeds, log_probabilities, eos) if contract == "candidates" else {}
+        return (ranked or {"logits": log_probabilities}) | {
+            "next_state": feeds["state"],
+            "attention": np.full((len(feeds["token"]), 2), 0.5),
+        }
+
+    feeds = {"input_ids": np.ones((inputs, 2), dtype=np.int64), "lengths": np.full(inputs, 2)}
+    limits = np.array([2, 6, 9])
+    found = [
+        beam_search(lambda g, f, c=contract: run(g, f, c), feeds, 2, eos, 7, 1.0, limits)
+        for contract in ("candidates", "logits")
+    ]
+    assert found[0].tokens == found[1].tokens and np.allclose(found[0].scores, found[1].scores)
+    assert all(len(tokens) <= limit - 1 for tokens, limit in zip(found[0].tokens, limits, strict=True))
+    assert np.isfinite(found[0].scores).all()
 
 
 def test_a_fully_padded_source_row_gives_no_nan():

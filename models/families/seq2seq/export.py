@@ -76,19 +76,20 @@ def export_seq2seq(network: Seq2Seq, directory: Path, source_vocab_size: int) ->
     )
     with torch.no_grad():
         memory, keys, state = network.encode(**example)
-    step = {
-        "token": torch.full((4,), 5, dtype=torch.long),
-        "state": state,
+    step = {  # two hypotheses per input
+        "token": torch.full((8,), 5, dtype=torch.long),
+        "state": state.repeat_interleave(2, 0),
         "memory": memory,
         "keys": keys,
         "source_mask": time_mask(example["lengths"], 12),
         "candidates": torch.tensor(3),
     }
-    axes = {"token": batch, "state": batch, "memory": source, "keys": source, "source_mask": source}
-    top = {0: "batch", 1: "candidates"}
-    axes |= {"top_log_probs": top, "top_tokens": top, "eos_log_prob": batch, "next_state": batch}
-    axes["attention"] = source
-    step_graph = DecoderStepGraph(network, EOS_ID)
+    hypotheses, inputs = {0: "hypotheses"}, {0: "inputs", 1: "source"}
+    axes = {"token": hypotheses, "state": hypotheses, "memory": inputs, "keys": inputs, "source_mask": inputs}
+    top = {0: "hypotheses", 1: "candidates"}
+    axes |= {"top_log_probs": top, "top_tokens": top, "eos_log_prob": hypotheses, "next_state": hypotheses}
+    axes["attention"] = {0: "hypotheses", 1: "source"}
+    step_graph = DecoderStepGraph(network, EOS_ID, for_export=True)
     trace_export(step_graph, directory / "decoder_step.onnx", step, STEP_OUTPUTS, axes)
 
 
