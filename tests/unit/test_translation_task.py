@@ -2,6 +2,7 @@ import json
 import shutil
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from task_models import prepare_translation
@@ -13,6 +14,7 @@ from models.families.seq2seq.network import Seq2Seq
 from models.recurrent import time_mask
 from serving.batch import run_batch
 from serving.predictor import Predictor
+from serving.quantize import quantize_graphs
 from tasks import InvalidRow, get_task
 from tasks.common.decoding import beam_search
 
@@ -167,6 +169,18 @@ def test_onnx_and_pytorch_decode_the_same_tokens_on_real_sentences(translation_m
     ]
     assert decoded[0].tokens == decoded[1].tokens
     assert np.abs(decoded[0].scores - decoded[1].scores).max() < 1e-4
+
+
+def test_the_int8_copy_quantises_the_output_layer_and_still_translates(translation_model, tmp_path):
+    task, prepared, bundle, _ = translation_model
+    copy = shutil.copytree(bundle, tmp_path / "bundle")
+    shutil.rmtree(copy / "int8", ignore_errors=True)
+    quantize_graphs(copy, prepared.codec.graphs)
+    step = onnx.load(copy / "int8" / "decoder_step.onnx")
+    assert "output_weight_quantized" in {weight.name for weight in step.graph.initializer}
+    predictor = Predictor(copy, quantize="int8", require_gate=False)
+    rows, references = task.references(prepared.splits["test"], predictor.codec)
+    assert task.metrics(predictor.predict_rows(rows), references)["bleu"] > 80
 
 
 class LogitsDecoderStep(torch.nn.Module):
